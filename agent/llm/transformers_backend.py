@@ -1,0 +1,227 @@
+"""The default backend: a transformers causal LM with its own chat template, on CPU or GPU."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.generation.streamers import BaseStreamer
+
+from agent.errors import ModelError
+from agent.llm.protocol import Generation, GenerationOptions, Message, TokenScores
+
+DEFAULT_OPTIONS = GenerationOptions()
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":  # bf16 halves memory on GPUs; CPUs here are faster and exact in fp32
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, dtype)
+
+
+def load_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype):
+    """Load tokenizer and model from a folder or an HF id; any failure is one ModelError line."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {source}: {first}") from exc
+    if tokenizer.chat_template is None:
+        raise ModelError(f"model {source} has no chat template; reverie needs a chat (instruct) model")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    return tokenizer, model
+
+
+class _TokenQueue(BaseStreamer):
+    """Receives token ids from ``generate`` running in a worker thread."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue = queue.Queue()
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first puts the whole prompt
+            self.prompt_seen = True
+            return
+        self.queue.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+
+class TransformersBackend:
+    """Serves one model folder (or HF id); ``reload`` swaps in another version in place."""
+
+    def __init__(
+        self,
+        source: str | Path,
+        *,
+        name: str | None = None,
+        version: str = "base",
+        device: str = "auto",
+        dtype: str = "auto",
+        max_context: int | None = None,
+    ) -> None:
+        self.name = name or str(source)
+        self._device = pick_device(device)
+        self._dtype = pick_dtype(dtype, self._device)
+        self._max_context = max_context
+        self._swap = threading.Lock()
+        self._load(source, version)
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _load(self, source: str | Path, version: str) -> None:
+        tokenizer, model = load_pretrained(source, self._device, self._dtype)
+        window = getattr(model.config, "max_position_embeddings", None) or 2048
+        with self._swap:  # a turn in flight keeps the objects it already holds
+            self.tokenizer, self.model = tokenizer, model
+            self.version = version
+            self.path = Path(source) if Path(source).exists() else None
+            self.context_window = min(window, self._max_context) if self._max_context else window
+
+    def reload(self, path: Path, version: str) -> None:
+        self._load(path, version)
+
+    # -- text and tokens -----------------------------------------------------------------
+
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_chat_tokens(self, messages: Sequence[Message]) -> int:
+        return self.count_tokens(self.render(messages))
+
+    def _encode_chat(self, messages: Sequence[Message]) -> torch.Tensor:
+        ids = self.tokenizer(self.render(messages), add_special_tokens=False, return_tensors="pt")
+        return ids["input_ids"].to(self._device)
+
+    def _generate_kwargs(self, options: GenerationOptions) -> dict:
+        sample = options.temperature > 0
+        kwargs = dict(
+            max_new_tokens=options.max_new_tokens,
+            do_sample=sample,
+            repetition_penalty=options.repetition_penalty,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if sample:
+            kwargs.update(temperature=options.temperature, top_p=options.top_p)
+            if options.seed is not None:
+                torch.manual_seed(options.seed)
+        else:  # silence the model's sampling defaults, which greedy decoding ignores anyway
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def _finish(self, new_ids: list[int], prompt_tokens: int) -> Generation:
+        eos = set(self._eos_ids())
+        stop_at = next((i for i, token in enumerate(new_ids) if token in eos), None)
+        stopped = stop_at is not None
+        if stopped:  # in a batch, what follows a row's first eos is padding
+            new_ids = new_ids[: stop_at + 1]
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
+        finish = "stop" if stopped else "length"
+        return Generation(text, prompt_tokens, len(new_ids), finish)
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+    # -- generation ----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, messages: Sequence[Message], options: GenerationOptions = DEFAULT_OPTIONS) -> Generation:
+        model, ids = self.model, self._encode_chat(messages)
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), **self._generate_kwargs(options))
+        return self._finish(out[0, ids.shape[1] :].tolist(), ids.shape[1])
+
+    @torch.inference_mode()
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], options: GenerationOptions = DEFAULT_OPTIONS
+    ) -> list[Generation]:
+        if not conversations:
+            return []
+        model, tokenizer = self.model, self.tokenizer
+        prompts = [self.render(c) for c in conversations]
+        tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
+        batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self._device)
+        out = model.generate(**batch, **self._generate_kwargs(options))
+        width = batch["input_ids"].shape[1]
+        return [
+            self._finish(row[width:].tolist(), int(mask.sum()))
+            for row, mask in zip(out, batch["attention_mask"])
+        ]
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions = DEFAULT_OPTIONS
+    ) -> Generator[str, None, Generation]:
+        model, ids = self.model, self._encode_chat(messages)
+        tokens = _TokenQueue()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    model.generate(
+                        ids, attention_mask=torch.ones_like(ids), streamer=tokens, **self._generate_kwargs(options)
+                    )
+            except BaseException as exc:  # surfaced in the caller's thread below
+                failure.append(exc)
+                tokens.end()
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        new_ids: list[int] = []
+        shown = ""
+        while (chunk := tokens.queue.get()) is not None:
+            new_ids.extend(chunk)
+            text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+            # Hold back an incomplete multi-byte character until its last byte arrives.
+            if len(text) > len(shown) and not text.endswith("\ufffd"):
+                yield text[len(shown) :]
+                shown = text
+        worker.join()
+        if failure:
+            raise failure[0]
+        return self._finish(new_ids, ids.shape[1])
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def _prompt_and_continuation_ids(self, prompt: str, continuation: str) -> tuple[list[int], list[int]]:
+        encode = self.tokenizer
+        prompt_ids = encode(prompt, add_special_tokens=False)["input_ids"]
+        cont_ids = encode(continuation, add_special_tokens=False)["input_ids"] if continuation else []
+        if not prompt_ids:
+            raise ValueError("score/logits need a non-empty prompt")
+        return prompt_ids, cont_ids
+
+    @torch.inference_mode()
+    def logits(self, prompt: str, continuation: str = "") -> torch.Tensor:
+        prompt_ids, cont_ids = self._prompt_and_continuation_ids(prompt, continuation)
+        ids = torch.tensor([prompt_ids + cont_ids], device=self._device)
+        out = self.model(input_ids=ids).logits[0]  # (T, V)
+        return out[len(prompt_ids) - 1 :].float()  # (len(cont) + 1, V)
+
+    def score(self, prompt: str, continuation: str) -> TokenScores:
+        _, cont_ids = self._prompt_and_continuation_ids(prompt, continuation)
+        logprobs = torch.log_softmax(self.logits(prompt, continuation)[:-1], dim=-1)  # (len(cont), V)
+        picked = logprobs.gather(1, torch.tensor(cont_ids, device=logprobs.device)[:, None])[:, 0]
+        return TokenScores(cont_ids, picked.tolist())
