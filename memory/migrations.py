@@ -1,0 +1,137 @@
+"""Schema changes of the experience log, as numbered functions applied in order.
+
+A shipped migration is never edited: a mistake is fixed by a new one. Each runs in its own
+transaction and is recorded in ``_migrations``; ``migrate`` runs on every open, so a database
+made by any earlier version upgrades in place, rows and all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from memory.db import immediate, now, store_error
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_threads_and_turns(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE threads (
+            id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE turns (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: feedback points at it
+            thread_id TEXT NOT NULL REFERENCES threads(id),
+            user TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            content TEXT NOT NULL,
+            model_version TEXT,
+            latency_s REAL,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX turns_by_thread ON turns(thread_id, id)")
+    db.execute("CREATE INDEX turns_by_user ON turns(user, id)")
+
+
+@migration
+def m002_feedback(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            turn_id INTEGER NOT NULL REFERENCES turns(id),
+            kind TEXT NOT NULL CHECK (kind IN ('up', 'down', 'correction', 'preference')),
+            payload TEXT,  -- JSON: the correction's text, a preference's chosen/rejected pair
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX feedback_by_turn ON feedback(turn_id)")
+
+
+@migration
+def m003_experiences(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE experiences (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('taught', 'extracted', 'correction')),
+            user TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'short_term'
+                CHECK (status IN ('short_term', 'consolidated', 'forgotten')),
+            turn_id INTEGER REFERENCES turns(id),  -- the turn it came from, if any
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX experiences_by_user ON experiences(user, status)")
+
+
+@migration
+def m004_model_versions_and_jobs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE model_versions (
+            id TEXT PRIMARY KEY,
+            parent TEXT REFERENCES model_versions(id),
+            base_model TEXT NOT NULL,
+            path TEXT,
+            learner TEXT,
+            manifest TEXT,  -- JSON: settings, consumed experiences and feedback, figures, gate
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed')),
+            payload TEXT,
+            result TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        )"""
+    )
+
+
+def applied(db: sqlite3.Connection) -> set[str]:
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    return {row[0] for row in db.execute("SELECT name FROM _migrations")}
+
+
+def migrate(db: sqlite3.Connection, path: Path | str, upto: int | None = None) -> list[str]:
+    """Apply the migrations not yet recorded (the first ``upto`` of them, for tests)."""
+    todo = MIGRATIONS if upto is None else MIGRATIONS[:upto]
+    try:
+        done = applied(db)
+    except sqlite3.Error as exc:
+        raise store_error(exc, path) from exc
+    ran = []
+    for step in todo:
+        if step.__name__ in done:
+            continue
+        with immediate(db, path):
+            # Another process may have applied it while we waited for the write lock.
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (step.__name__,)).fetchone():
+                continue
+            step(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", (step.__name__, now()))
+        ran.append(step.__name__)
+    return ran

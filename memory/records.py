@@ -1,0 +1,78 @@
+"""The records of the experience log, as the API returns them (and ``--json`` prints them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Role = Literal["user", "assistant"]
+FeedbackKind = Literal["up", "down", "correction", "preference"]
+ExperienceSource = Literal["taught", "extracted", "correction"]
+ExperienceStatus = Literal["short_term", "consolidated", "forgotten"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Thread(Record):
+    id: str
+    user: str
+    created_at: str
+
+
+class Turn(Record):
+    id: int
+    thread_id: str
+    user: str
+    role: Role
+    content: str
+    model_version: str | None = None
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created_at: str
+
+
+class NewTurn(Record):
+    """A turn before it is written: the log assigns id and time."""
+
+    thread_id: str
+    user: str
+    role: Role
+    content: str
+    model_version: str | None = None
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Feedback(Record):
+    id: int
+    turn_id: int
+    kind: FeedbackKind
+    payload: dict[str, Any] | None = None
+    user: str
+    created_at: str
+
+
+class Experience(Record):
+    id: int
+    text: str
+    source: ExperienceSource
+    user: str
+    status: ExperienceStatus
+    turn_id: int | None = None
+    created_at: str
+    updated_at: str
+
+
+class Hit(Record):
+    """One result of a semantic search over episodic memory."""
+
+    kind: Literal["experience", "turn"]
+    id: int  # the experience id or the turn id
+    text: str
+    score: float  # cosine similarity in [-1, 1]; higher is closer
+    user: str

@@ -1,0 +1,259 @@
+"""The experience log: the one writer of threads, turns, feedback and experiences.
+
+SQLite (``reverie.db``) is the source of truth; episodic memory (Chroma) is an index of it that
+``reindex`` can always rebuild. Two rules keep the two consistent without losing anything:
+
+- A taught experience is written to SQLite and the index inside one transaction: if indexing
+  fails, nothing was taught and the caller gets an error (nothing half-written).
+- A turn is committed to SQLite first and indexed after: if indexing fails, the turn is kept
+  (nothing the user said is lost) and a warning says to run ``reverie memory reindex``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from agent.errors import InvalidInput, NotFound, StoreError
+from memory.db import connect, immediate, now, store_error
+from memory.episodic import EpisodicMemory
+from memory.migrations import migrate
+from memory.records import (
+    Experience,
+    ExperienceSource,
+    ExperienceStatus,
+    Feedback,
+    FeedbackKind,
+    Hit,
+    NewTurn,
+    Thread,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+FEEDBACK_KINDS = ("up", "down", "correction", "preference")
+EXPERIENCE_SOURCES = ("taught", "extracted", "correction")
+
+
+class Store:
+    def __init__(self, db_path: Path, index: EpisodicMemory, timeout_s: float = 10.0) -> None:
+        self.path = db_path
+        self.index = index
+        self.db = connect(db_path, timeout_s)
+        self._lock = threading.RLock()  # one connection, shared by the threads of a server
+        self._depth = 0  # nesting of transaction(): only the outermost begins and commits
+        migrate(self.db, db_path)
+
+    @classmethod
+    def open(cls, home: Path, timeout_s: float = 10.0) -> Store:
+        return cls(home / "reverie.db", EpisodicMemory(home / "episodic"), timeout_s)
+
+    def close(self) -> None:
+        self.index.close()
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; nested calls join the outer one (a correction is feedback + experience)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.db
+                finally:
+                    self._depth -= 1
+                return
+            with immediate(self.db, self.path) as db:
+                self._depth = 1
+                try:
+                    yield db
+                finally:
+                    self._depth = 0
+
+    def _rows(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from exc
+
+    # -- threads -------------------------------------------------------------------------
+
+    def create_thread(self, user: str) -> Thread:
+        thread = Thread(id=uuid.uuid4().hex[:12], user=user, created_at=now())
+        with self.transaction() as db:
+            db.execute("INSERT INTO threads VALUES (?, ?, ?)", (thread.id, thread.user, thread.created_at))
+        return thread
+
+    def get_thread(self, thread_id: str) -> Thread:
+        rows = self._rows("SELECT * FROM threads WHERE id = ?", (thread_id,))
+        if not rows:
+            raise NotFound(f"no thread {thread_id!r}; `reverie log` lists threads")
+        return Thread(**rows[0])
+
+    def list_threads(self, user: str | None = None) -> list[Thread]:
+        where, params = _where(user=user)
+        return [Thread(**r) for r in self._rows(f"SELECT * FROM threads {where} ORDER BY created_at", params)]
+
+    # -- turns ---------------------------------------------------------------------------
+
+    def record_turns(self, *turns: NewTurn) -> list[Turn]:
+        """Write turns in one transaction, then index the user turns for search."""
+        stamp = now()
+        written = []
+        with self.transaction() as db:
+            for t in turns:
+                cur = db.execute(
+                    """INSERT INTO turns (thread_id, user, role, content, model_version, latency_s,
+                       prompt_tokens, completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (t.thread_id, t.user, t.role, t.content, t.model_version, t.latency_s,
+                     t.prompt_tokens, t.completion_tokens, stamp),
+                )
+                written.append(Turn(id=cur.lastrowid, created_at=stamp, **t.model_dump()))
+        said = [t for t in written if t.role == "user"]
+        try:
+            self._index_turns(said)
+        except Exception as exc:  # the turn is safe in SQLite; only its search entry is missing
+            log.warning("turn %s is saved but not indexed (%s); run `reverie memory reindex`", said[0].id, exc)
+        return written
+
+    def _index_turns(self, turns: Sequence[Turn]) -> None:
+        self.index.add(
+            "turn",
+            [t.id for t in turns],
+            [t.content for t in turns],
+            [t.user for t in turns],
+            thread_id=[t.thread_id for t in turns],
+        )
+
+    def get_turn(self, turn_id: int) -> Turn:
+        rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        if not rows:
+            raise NotFound(f"no turn {turn_id}; `reverie log` shows turn ids")
+        return Turn(**rows[0])
+
+    def list_turns(self, thread_id: str | None = None, user: str | None = None, limit: int | None = None) -> list[Turn]:
+        """Turns oldest first; with ``limit``, the most recent ``limit`` of them."""
+        where, params = _where(thread_id=thread_id, user=user)
+        sql = f"SELECT * FROM turns {where} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
+        rows = self._rows(sql, (*params, limit) if limit else params)
+        return [Turn(**r) for r in reversed(rows)]
+
+    # -- feedback ------------------------------------------------------------------------
+
+    def record_feedback(self, turn_id: int, kind: FeedbackKind, user: str, payload: dict | None = None) -> Feedback:
+        if kind not in FEEDBACK_KINDS:
+            raise InvalidInput(f"feedback kind must be one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
+        self.get_turn(turn_id)
+        stamp = now()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO feedback (turn_id, kind, payload, user, created_at) VALUES (?, ?, ?, ?, ?)",
+                (turn_id, kind, json.dumps(payload) if payload is not None else None, user, stamp),
+            )
+        return Feedback(id=cur.lastrowid, turn_id=turn_id, kind=kind, payload=payload, user=user, created_at=stamp)
+
+    def list_feedback(self, turn_id: int | None = None, user: str | None = None) -> list[Feedback]:
+        where, params = _where(turn_id=turn_id, user=user)
+        rows = self._rows(f"SELECT * FROM feedback {where} ORDER BY id", params)
+        return [Feedback(**{**r, "payload": json.loads(r["payload"]) if r["payload"] else None}) for r in rows]
+
+    # -- experiences ---------------------------------------------------------------------
+
+    def add_experiences(
+        self, texts: Iterable[str], source: ExperienceSource, user: str, turn_id: int | None = None
+    ) -> list[Experience]:
+        """Write and index experiences atomically: all of them, or (on any error) none."""
+        if source not in EXPERIENCE_SOURCES:
+            raise InvalidInput(f"experience source must be one of {', '.join(EXPERIENCE_SOURCES)}")
+        texts = list(texts)
+        stamp = now()
+        with self.transaction() as db:
+            added = []
+            for text in texts:
+                cur = db.execute(
+                    """INSERT INTO experiences (text, source, user, status, turn_id, created_at, updated_at)
+                       VALUES (?, ?, ?, 'short_term', ?, ?, ?)""",
+                    (text, source, user, turn_id, stamp, stamp),
+                )
+                added.append(
+                    Experience(id=cur.lastrowid, text=text, source=source, user=user, status="short_term",
+                               turn_id=turn_id, created_at=stamp, updated_at=stamp)
+                )
+            self._index_experiences(added)  # raising here rolls the rows back
+        return added
+
+    def _index_experiences(self, experiences: Sequence[Experience]) -> None:
+        self.index.add(
+            "experience",
+            [e.id for e in experiences],
+            [e.text for e in experiences],
+            [e.user for e in experiences],
+            status=[e.status for e in experiences],
+            source=[e.source for e in experiences],
+        )
+
+    def get_experience(self, experience_id: int) -> Experience:
+        rows = self._rows("SELECT * FROM experiences WHERE id = ?", (experience_id,))
+        if not rows:
+            raise NotFound(f"no experience {experience_id}; `reverie memory list` shows ids")
+        return Experience(**rows[0])
+
+    def list_experiences(
+        self, user: str | None = None, statuses: Sequence[ExperienceStatus] | None = None
+    ) -> list[Experience]:
+        where, params = _where(user=user)
+        if statuses:
+            where += (" AND" if where else "WHERE") + f" status IN ({', '.join('?' * len(statuses))})"
+            params = (*params, *statuses)
+        return [Experience(**r) for r in self._rows(f"SELECT * FROM experiences {where} ORDER BY id", params)]
+
+    def set_experience_status(self, experience_id: int, status: ExperienceStatus) -> Experience:
+        """Move an experience along short_term -> consolidated, or to forgotten (never recalled again).
+
+        A forgotten experience keeps its row, for the audit trail, but leaves the search index.
+        """
+        self.get_experience(experience_id)
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE experiences SET status = ?, updated_at = ? WHERE id = ?", (status, now(), experience_id)
+            )
+            if status == "forgotten":
+                self.index.delete("experience", [experience_id])
+            else:
+                self.index.set_status("experience", experience_id, status)
+        return self.get_experience(experience_id)
+
+    # -- the index -----------------------------------------------------------------------
+
+    def search(self, query: str, **kwargs) -> list[Hit]:
+        try:
+            return self.index.search(query, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises its own types, unknown ones included
+            raise StoreError(f"episodic memory search failed: {exc}; try `reverie memory reindex`") from exc
+
+    def reindex(self) -> int:
+        """Rebuild episodic memory from the log; returns how many entries it now holds."""
+        experiences = [e for e in self.list_experiences() if e.status != "forgotten"]
+        turns = [t for t in self.list_turns() if t.role == "user"]
+        self.index.clear()
+        for start in range(0, len(experiences), 256):
+            self._index_experiences(experiences[start : start + 256])
+        for start in range(0, len(turns), 256):
+            self._index_turns(turns[start : start + 256])
+        return len(experiences) + len(turns)
+
+
+def _where(**filters) -> tuple[str, tuple]:
+    """A WHERE clause for the filters that are not None."""
+    used = {k: v for k, v in filters.items() if v is not None}
+    if not used:
+        return "", ()
+    return "WHERE " + " AND ".join(f"{k} = ?" for k in used), tuple(used.values())
