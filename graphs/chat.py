@@ -1,0 +1,167 @@
+"""The chat graph: recall -> respond -> verify -> log, checkpointed per thread.
+
+    START -> recall -> respond -> verify -> log -> END
+
+The checkpointer keeps each thread's messages, so a conversation continues in a new process;
+the experience log (``memory.Store``) keeps every turn for people and for the nightly learners.
+Run dependencies (store, backend, settings, verifiers) travel in the LangGraph runtime context,
+so one compiled graph serves any agent, and ``thread_id`` travels in the call's config.
+"""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agent.llm.protocol import Backend, GenerationOptions, Message
+from graphs.prompt import build_prompt
+from memory.records import NewTurn
+from memory.store import Store
+
+
+class ChatState(TypedDict, total=False):
+    """One thread. ``messages`` accumulates across turns; every other key describes the last turn.
+
+    messages     the conversation: user and assistant messages, oldest first
+    user         who is talking (memories are recalled for this user only)
+    recall       whether this turn may recall memories
+    started_at   wall-clock time the turn began (for its latency)
+    memories     recalled memories: [{"kind", "id", "text", "score"}], most similar first
+    reply        {"text", "model_version", "prompt_tokens", "completion_tokens", "finish_reason",
+                 "dropped_messages"} of the assistant's answer
+    verdicts     what the verifiers said about the reply (empty until a verifier is configured)
+    turn_ids     {"user": id, "assistant": id} of the two logged turns
+    """
+
+    messages: Annotated[list[Message], operator.add]
+    user: str
+    recall: bool
+    started_at: float
+    memories: list[dict[str, Any]]
+    reply: dict[str, Any]
+    verdicts: list[dict[str, Any]]
+    turn_ids: dict[str, int]
+
+
+Verifier = Callable[[ChatState, "ChatContext"], "dict[str, Any] | None"]
+
+
+@dataclass
+class ChatContext:
+    """What the nodes need to do their work; given per call, never checkpointed."""
+
+    store: Store
+    backend: Backend
+    system_prompt: str
+    options: GenerationOptions
+    recall_k: int = 4
+    recall_min_score: float = 0.3
+    stream: bool = False
+    verifiers: Sequence[Verifier] = field(default_factory=tuple)
+
+    @property
+    def prompt_budget(self) -> int:
+        return self.backend.context_window - self.options.max_new_tokens
+
+
+# -- nodes: each returns only the keys it changed ---------------------------------------------
+
+
+def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+    ctx = runtime.context
+    if not state.get("recall", True):
+        return {"memories": []}
+    hits = ctx.store.search(
+        state["messages"][-1]["content"], user=state["user"], k=ctx.recall_k, min_score=ctx.recall_min_score
+    )
+    return {"memories": [{"kind": h.kind, "id": h.id, "text": h.text, "score": round(h.score, 4)} for h in hits]}
+
+
+def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+    ctx, backend = runtime.context, runtime.context.backend
+    prompt, dropped = build_prompt(
+        backend.count_chat_tokens,
+        ctx.system_prompt,
+        [m["text"] for m in state.get("memories", [])],
+        state["messages"],
+        ctx.prompt_budget,
+    )
+    if ctx.stream:
+        stream = backend.stream(prompt, ctx.options)
+        while True:
+            try:
+                runtime.stream_writer(next(stream))
+            except StopIteration as done:
+                generation = done.value
+                break
+    else:
+        generation = backend.generate(prompt, ctx.options)
+    reply = {
+        "text": generation.text,
+        "model_version": backend.version,
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "finish_reason": generation.finish_reason,
+        "dropped_messages": dropped,
+    }
+    return {"messages": [{"role": "assistant", "content": generation.text}], "reply": reply}
+
+
+def verify(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+    """The verification slot: each configured verifier may add one verdict about the reply."""
+    ctx = runtime.context
+    return {"verdicts": [v for check in ctx.verifiers if (v := check(state, ctx)) is not None]}
+
+
+def log(state: ChatState, runtime: Runtime[ChatContext], config) -> dict:
+    reply, thread_id = state["reply"], config["configurable"]["thread_id"]
+    said, answered = runtime.context.store.record_turns(
+        NewTurn(thread_id=thread_id, user=state["user"], role="user", content=state["messages"][-2]["content"]),
+        NewTurn(
+            thread_id=thread_id,
+            user=state["user"],
+            role="assistant",
+            content=reply["text"],
+            model_version=reply["model_version"],
+            latency_s=round(time.time() - state["started_at"], 4),
+            prompt_tokens=reply["prompt_tokens"],
+            completion_tokens=reply["completion_tokens"],
+        ),
+    )
+    return {"turn_ids": {"user": said.id, "assistant": answered.id}}
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+
+def build_chat_graph(checkpointer):
+    graph = StateGraph(ChatState, context_schema=ChatContext)
+    graph.add_node("recall", recall)
+    graph.add_node("respond", respond)
+    graph.add_node("verify", verify)
+    graph.add_node("log", log)
+    graph.add_edge(START, "recall")
+    graph.add_edge("recall", "respond")
+    graph.add_edge("respond", "verify")
+    graph.add_edge("verify", "log")
+    graph.add_edge("log", END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+def sqlite_checkpointer(path: Path, timeout_s: float = 10.0) -> SqliteSaver:
+    """The SQLite saver, with strict deserialisation: a tampered file cannot make us run code."""
+    conn = sqlite3.connect(path, timeout=timeout_s, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    saver = SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
+    saver.setup()
+    return saver
