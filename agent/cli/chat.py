@@ -1,0 +1,128 @@
+"""`reverie chat` (interactive or piped) and `reverie ask` (one question).
+
+The answer goes to stdout; a one-line summary of the turn (ids, model, time, tokens, recalled
+memories) goes to stderr, so `reverie ask ... > answer.txt` keeps only the answer.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from agent.cli.app import app, err, open_agent, out, print_json
+from agent.errors import ReverieError
+
+HELP = """/good            the last answer was good
+/bad             the last answer was bad
+/fix TEXT        the right answer was TEXT (remembered, and recalled from now on)
+/remember TEXT   remember TEXT
+/new             start a new thread
+/quit            leave (so does Ctrl-D)"""
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="The message."),
+    thread: str = typer.Option(None, "--thread", help="Continue this thread (default: a new one)."),
+    user: str = typer.Option("default", "--user", help="Who is asking; memories are per user."),
+    no_recall: bool = typer.Option(False, "--no-recall", help="Answer from the weights alone."),
+    as_json: bool = typer.Option(False, "--json", help="Print the Reply as one JSON object."),
+) -> None:
+    """Ask one question and print the answer."""
+    with open_agent(ctx) as bot:
+        recall = False if no_recall else None
+        if as_json:
+            print_json(bot.chat(text, thread, user, recall=recall))
+            return
+        stream = bot.stream(text, thread, user, recall=recall)
+        _show(stream)
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    thread: str = typer.Option(None, "--thread", help="Resume this thread."),
+    user: str = typer.Option("default", "--user", help="Who is talking; memories are per user."),
+    no_recall: bool = typer.Option(False, "--no-recall", help="Answer from the weights alone."),
+) -> None:
+    """Talk with the assistant. Reads lines from stdin when it is not a terminal."""
+    interactive = sys.stdin.isatty()
+    with open_agent(ctx) as bot:
+        session = Session(bot, thread, user, recall=False if no_recall else None)
+        if interactive:
+            err.print("[dim]reverie chat: /help lists commands, /quit leaves[/dim]")
+        failed = False
+        while True:
+            try:
+                line = input("you> ") if interactive else sys.stdin.readline()
+            except EOFError:
+                break
+            if not interactive and not line:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                if not session.handle(line):
+                    break
+            except ReverieError as exc:  # one bad message does not end the conversation
+                err.print(f"error: {exc}", markup=False)
+                failed = True
+        if failed and not interactive:
+            raise typer.Exit(1)
+
+
+class Session:
+    """The state of one `reverie chat`: its thread, and the last answer that slash commands rate."""
+
+    def __init__(self, bot, thread: str | None, user: str, recall: bool | None) -> None:
+        self.bot, self.thread, self.user, self.recall = bot, thread, user, recall
+        self.last_turn: int | None = None
+
+    def handle(self, line: str) -> bool:
+        """Act on one line; False means leave."""
+        if not line.startswith("/"):
+            stream = self.bot.stream(line, self.thread, self.user, recall=self.recall)
+            reply = _show(stream)
+            self.thread, self.last_turn = reply.thread_id, reply.turn_id
+            return True
+        command, _, argument = line.partition(" ")
+        argument = argument.strip()
+        if command in ("/quit", "/exit"):
+            return False
+        if command == "/help":
+            err.print(HELP, markup=False)
+        elif command == "/new":
+            self.thread = self.last_turn = None
+            err.print("[dim]new thread[/dim]")
+        elif command == "/remember":
+            experience = self.bot.teach(argument, user=self.user)
+            err.print(f"[dim]remembered as experience {experience}[/dim]")
+        elif command in ("/good", "/bad", "/fix"):
+            if self.last_turn is None:
+                err.print("nothing to rate yet: ask something first")
+                return True
+            kind = {"/good": "up", "/bad": "down", "/fix": "correction"}[command]
+            recorded = self.bot.feedback(self.last_turn, kind, text=argument or None, user=self.user)
+            err.print(f"[dim]feedback {recorded.id} ({recorded.kind}) on turn {self.last_turn}[/dim]")
+        else:
+            err.print(f"unknown command {command}; /help lists them", markup=False)
+        return True
+
+
+def _show(stream):
+    """Print an answer as it streams, then its one-line summary on stderr."""
+    for chunk in stream:
+        out.file.write(chunk)
+        out.file.flush()
+    out.file.write("\n")
+    reply = stream.reply
+    recalled = f" · {len(reply.memories)} memories" if reply.memories else ""
+    cut = " · cut at max_new_tokens" if reply.finish_reason == "length" else ""
+    err.print(
+        f"[dim]turn {reply.turn_id} · thread {reply.thread_id} · {reply.model_version} · "
+        f"{reply.latency_s:.1f} s · {reply.prompt_tokens}+{reply.completion_tokens} tokens{recalled}{cut}[/dim]"
+    )
+    return reply

@@ -1,0 +1,144 @@
+"""`reverie teach` and `reverie memory list | search | forget | export | reindex`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from agent.cli.app import app, err, open_agent, out, print_json
+from agent.errors import InvalidInput
+
+memory_app = typer.Typer(help="Look at, search, forget and export what reverie remembers.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+
+
+@app.command()
+def teach(
+    ctx: typer.Context,
+    text: str = typer.Argument(None, help="What to remember."),
+    file: str = typer.Option(None, "--file", help="A UTF-8 text file, one experience per line ('-' for stdin)."),
+    user: str = typer.Option("default", "--user", help="Whose memory this is."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"experience_ids": [...]}.'),
+) -> None:
+    """Remember something. With --file, every non-empty line is one experience, all or none."""
+    if (text is None) == (file is None):
+        raise InvalidInput("give the text to teach, or --file PATH, but not both")
+    texts = [text] if file is None else read_lines(file)
+    with open_agent(ctx) as bot:
+        ids = bot.teach_many(texts, user=user)
+    if as_json:
+        print_json({"experience_ids": ids})
+    else:
+        err.print(f"remembered {len(ids)} experience{'s' if len(ids) != 1 else ''}: {', '.join(map(str, ids))}")
+
+
+def read_lines(file: str) -> list[str]:
+    """Non-empty lines of a UTF-8 text file; a binary or non-UTF-8 file is refused whole."""
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from exc
+    if b"\x00" in data:
+        raise InvalidInput(f"{file} is a binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{file} is not UTF-8 text (byte {exc.start} is invalid)") from exc
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InvalidInput(f"{file} has nothing to teach")
+    return lines
+
+
+@memory_app.command("list")
+def list_(
+    ctx: typer.Context,
+    user: str = typer.Option(None, "--user", help="Only this user's memories (default: everyone's)."),
+    all_: bool = typer.Option(False, "--all", help="Include forgotten ones."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"memories": [...]}.'),
+) -> None:
+    """List experiences: what was taught, corrected or extracted, and their status."""
+    with open_agent(ctx) as bot:
+        memories = bot.memories(user=user, include_forgotten=all_)
+    if as_json:
+        print_json({"memories": memories})
+        return
+    table = Table("id", "user", "source", "status", "created", "text", box=None, header_style="bold")
+    for m in memories:
+        table.add_row(str(m.id), m.user, m.source, m.status, m.created_at[:16].replace("T", " "), m.text)
+    out.print(table if memories else "no memories yet")
+
+
+@memory_app.command()
+def search(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="What to look for, in plain words."),
+    user: str = typer.Option("default", "--user", help="Whose memories to search."),
+    k: int = typer.Option(5, "-k", min=1, max=100, help="How many results."),
+    turns: bool = typer.Option(False, "--turns", help="Also search what the user said in chats."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"hits": [...]}.'),
+) -> None:
+    """Semantic search over one user's memories."""
+    with open_agent(ctx) as bot:
+        hits = bot.search(query, user=user, k=k, turns=turns)
+    if as_json:
+        print_json({"hits": hits})
+        return
+    table = Table("score", "kind", "id", "text", box=None, header_style="bold")
+    for h in hits:
+        table.add_row(f"{h.score:.2f}", h.kind, str(h.id), h.text)
+    out.print(table if hits else "nothing found")
+
+
+@memory_app.command()
+def forget(
+    ctx: typer.Context,
+    experience_id: int = typer.Argument(..., help="The experience id (see `reverie memory list`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the Experience."),
+) -> None:
+    """Never recall or learn from an experience again (its record stays, marked forgotten)."""
+    with open_agent(ctx) as bot:
+        experience = bot.forget(experience_id)
+    if as_json:
+        print_json(experience)
+    else:
+        err.print(f"forgot experience {experience.id}")
+
+
+@memory_app.command()
+def export(
+    ctx: typer.Context,
+    user: str = typer.Option(None, "--user", help="Only this user's data (default: everyone's)."),
+    output: str = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Export experiences, threads, turns and feedback as one JSON object."""
+    with open_agent(ctx) as bot:
+        data = bot.export(user=user).model_dump_json(indent=2)
+    if output is None:
+        print(data)
+        return
+    try:
+        Path(output).write_text(data + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {output}: {exc.strerror or exc}") from exc
+    err.print(f"exported to {output}")
+
+
+@memory_app.command()
+def reindex(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help='Print {"indexed": N}.'),
+) -> None:
+    """Rebuild episodic memory (the search index) from the experience log."""
+    with open_agent(ctx) as bot:
+        count = bot.reindex()
+    if as_json:
+        print_json({"indexed": count})
+    else:
+        err.print(f"indexed {count} entries")

@@ -1,0 +1,325 @@
+"""The ``Agent``: what people run and embed. The CLI, and later the server and daemon, call only this.
+
+    from agent import Agent
+    with Agent.open() as bot:
+        bot.teach("My sister Ines lives in Lisbon.")
+        print(bot.chat("Where does Ines live?").text)
+
+Opening is cheap (the SQLite log); the chat model loads on the first turn and episodic memory
+on the first recall or teach, so `reverie log` never waits for torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from pydantic import BaseModel
+
+from agent.errors import InvalidInput, ReverieError
+from agent.settings import Settings, load_settings
+from memory.db import store_error
+from memory.records import Experience, ExperienceStatus, Feedback, FeedbackKind, Hit, NewTurn, Thread, Turn
+from memory.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Reply(BaseModel):
+    """One answer of the assistant, as `chat` returns it and `ask --json` prints it."""
+
+    turn_id: int  # the assistant's turn: what feedback points at
+    user_turn_id: int
+    thread_id: str
+    user: str
+    text: str
+    model_version: str
+    verdicts: list[dict[str, Any]]  # from the verify step; empty while no verifier is configured
+    memories: list[dict[str, Any]]  # what recall put into the prompt: kind, id, text, score
+    latency_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop", or "length" when max_new_tokens cut the answer
+
+
+class Export(BaseModel):
+    """Everything reverie holds about a user (or everyone), as `memory export` writes it."""
+
+    format: int = 1
+    exported_at: str
+    experiences: list[Experience]
+    threads: list[Thread]
+    turns: list[Turn]
+    feedback: list[Feedback]
+
+
+class ReplyStream:
+    """Iterate for text chunks as they are generated; ``reply`` is set once iteration ends."""
+
+    def __init__(self, run: Generator[str, None, Reply]) -> None:
+        self._run = run
+        self.reply: Reply | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.reply = yield from self._run
+
+
+class Agent:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store.open(settings.home, settings.db_timeout_s)
+        self._backend = None
+        self._graph = None
+
+    @classmethod
+    def open(cls, home: str | Path | None = None, **overrides: Any) -> Agent:
+        return cls(load_settings(home, **overrides))
+
+    def close(self) -> None:
+        self.store.close()
+        if self._graph is not None:
+            self._graph.checkpointer.conn.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the model and the graph, loaded on first use ------------------------------------
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            import torch
+            import transformers
+
+            from agent.llm import load_backend
+
+            transformers.utils.logging.disable_progress_bar()
+            if self.settings.threads:
+                torch.set_num_threads(self.settings.threads)
+            s = self.settings
+            self._backend = load_backend(
+                s.model, models_dir=s.models_path, device=s.device, dtype=s.dtype, max_context=s.context_window
+            )
+        return self._backend
+
+    @property
+    def graph(self):
+        if self._graph is None:
+            from graphs.chat import build_chat_graph, sqlite_checkpointer
+
+            path = self.settings.home / "checkpoints.db"
+            try:
+                self._graph = build_chat_graph(sqlite_checkpointer(path, self.settings.db_timeout_s))
+            except sqlite3.Error as exc:
+                raise store_error(exc, path) from exc
+        return self._graph
+
+    def _context(self, stream: bool):
+        from agent.llm import GenerationOptions
+        from graphs.chat import ChatContext
+
+        s = self.settings
+        options = GenerationOptions(
+            max_new_tokens=s.max_new_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            repetition_penalty=s.repetition_penalty,
+        )
+        return ChatContext(
+            store=self.store,
+            backend=self.backend,
+            system_prompt=s.system_prompt,
+            options=options,
+            recall_k=s.recall_k,
+            recall_min_score=s.recall_min_score,
+            stream=stream,
+        )
+
+    # -- chatting ------------------------------------------------------------------------
+
+    def chat(self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None) -> Reply:
+        """Answer ``text`` in ``thread_id`` (a new thread when None), recalling ``user``'s memories."""
+        run = self._run(text, thread_id, user, recall, stream=False)
+        for _ in run:
+            pass
+        return run.reply
+
+    def stream(
+        self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None
+    ) -> ReplyStream:
+        """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here."""
+        return self._run(text, thread_id, user, recall, stream=True)
+
+    def _run(self, text, thread_id, user, recall, stream: bool) -> ReplyStream:
+        from graphs.prompt import check_fits
+
+        text, user = _required(text, "message"), _required(user, "user")
+        thread = self.store.get_thread(thread_id) if thread_id is not None else None
+        if thread is not None and thread.user != user:
+            raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
+        context = self._context(stream)
+        check_fits(context.backend.count_chat_tokens, context.system_prompt, text, context.prompt_budget)
+        graph = self.graph  # open the checkpointer before the thread exists, so its errors write nothing
+        thread = thread or self.store.create_thread(user)
+        state_in = {
+            "messages": [{"role": "user", "content": text}],
+            "user": user,
+            "recall": self.settings.recall if recall is None else recall,
+            "started_at": time.time(),
+        }
+        return ReplyStream(self._turn(graph, context, thread, state_in))
+
+    def _turn(self, graph, context, thread: Thread, state_in: dict) -> Generator[str, None, Reply]:
+        config = {"configurable": {"thread_id": thread.id}}
+        locks = self.settings.home / "locks"
+        locks.mkdir(exist_ok=True)
+        final: dict = {}
+        # One turn at a time per thread, across processes: two turns racing on one thread would
+        # both extend the same checkpoint and one would vanish from the conversation.
+        with FileLock(str(locks / f"thread-{thread.id}.lock")):
+            try:
+                for mode, data in graph.stream(
+                    state_in, config, context=context, stream_mode=["custom", "values"], durability="exit"
+                ):
+                    if mode == "custom":
+                        yield data
+                    else:
+                        final = data
+            except BaseException as exc:
+                self._keep_user_turn(thread, state_in, exc)
+                if isinstance(exc, sqlite3.Error):
+                    raise store_error(exc, self.settings.home / "checkpoints.db") from exc
+                raise
+        reply = final["reply"]
+        return Reply(
+            turn_id=final["turn_ids"]["assistant"],
+            user_turn_id=final["turn_ids"]["user"],
+            thread_id=thread.id,
+            user=thread.user,
+            text=reply["text"],
+            model_version=reply["model_version"],
+            verdicts=final.get("verdicts", []),
+            memories=final.get("memories", []),
+            latency_s=round(time.time() - state_in["started_at"], 4),
+            prompt_tokens=reply["prompt_tokens"],
+            completion_tokens=reply["completion_tokens"],
+            finish_reason=reply["finish_reason"],
+        )
+
+    def _keep_user_turn(self, thread: Thread, state_in: dict, exc: BaseException) -> None:
+        """A turn that failed before it was logged still keeps what the user said."""
+        text = state_in["messages"][0]["content"]
+        try:
+            self.store.record_turns(NewTurn(thread_id=thread.id, user=thread.user, role="user", content=text))
+        except ReverieError as second:
+            log.error("could not keep the user's message after %r: %s", exc, second)
+
+    # -- teaching, feedback, memories ------------------------------------------------------
+
+    def teach(self, text: str, user: str = "default") -> int:
+        """Remember ``text`` for ``user``; returns the experience id."""
+        return self.teach_many([text], user)[0]
+
+    def teach_many(self, texts: list[str], user: str = "default") -> list[int]:
+        """Teach several experiences at once: all are remembered, or (on any error) none."""
+        cleaned = [_required(t, "experience") for t in texts]
+        if not cleaned:
+            raise InvalidInput("nothing to teach")
+        return [e.id for e in self.store.add_experiences(cleaned, "taught", _required(user, "user"))]
+
+    def feedback(
+        self,
+        turn_id: int,
+        kind: FeedbackKind,
+        *,
+        text: str | None = None,
+        payload: dict[str, Any] | None = None,
+        user: str | None = None,
+    ) -> Feedback:
+        """Record feedback on an assistant turn.
+
+        ``up``/``down`` take an optional comment ``text``; ``correction`` needs ``text`` (the right
+        answer), which is also remembered as an experience so later turns recall it;
+        ``preference`` needs a ``payload`` such as ``{"chosen": ..., "rejected": ...}``.
+        """
+        turn = self.store.get_turn(turn_id)
+        if turn.role != "assistant":
+            raise InvalidInput(f"turn {turn_id} is the user's; feedback goes on the assistant's turns")
+        user = _required(user, "user") if user is not None else turn.user
+        payload = dict(payload or {})
+        if text is not None:
+            payload["text"] = _required(text, "feedback text")
+        if kind == "correction" and "text" not in payload:
+            raise InvalidInput("a correction needs the right answer as text")
+        if kind == "preference" and not payload:
+            raise InvalidInput("a preference needs a payload, e.g. {'chosen': ..., 'rejected': ...}")
+        with self.store.transaction():
+            recorded = self.store.record_feedback(turn_id, kind, user, payload or None)
+            if kind == "correction":
+                self.store.add_experiences([payload["text"]], "correction", user, turn_id=turn_id)
+        return recorded
+
+    def memories(self, user: str | None = None, include_forgotten: bool = False) -> list[Experience]:
+        statuses: list[ExperienceStatus] | None = None if include_forgotten else ["short_term", "consolidated"]
+        return self.store.list_experiences(user=user, statuses=statuses)
+
+    def search(self, query: str, user: str = "default", k: int = 5, turns: bool = False) -> list[Hit]:
+        """Semantic search over ``user``'s memories (and, with ``turns``, what they said in chats)."""
+        kinds = ("experience", "turn") if turns else ("experience",)
+        hits = self.store.search(_required(query, "query"), user=user, k=k, kinds=kinds, statuses=None)
+        return hits
+
+    def forget(self, experience_id: int) -> Experience:
+        """Never recall (or learn from) this experience again; its row stays for the audit trail."""
+        return self.store.set_experience_status(experience_id, "forgotten")
+
+    def reindex(self) -> int:
+        return self.store.reindex()
+
+    # -- reading the log -----------------------------------------------------------------
+
+    def log(self, thread_id: str | None = None, user: str | None = None, limit: int | None = None) -> list[Turn]:
+        if thread_id is not None:
+            self.store.get_thread(thread_id)
+        return self.store.list_turns(thread_id=thread_id, user=user, limit=limit)
+
+    def threads(self, user: str | None = None) -> list[Thread]:
+        return self.store.list_threads(user=user)
+
+    def export(self, user: str | None = None) -> Export:
+        from memory.db import now
+
+        return Export(
+            exported_at=now(),
+            experiences=self.store.list_experiences(user=user),
+            threads=self.store.list_threads(user=user),
+            turns=self.store.list_turns(user=user),
+            feedback=self.store.list_feedback(user=user),
+        )
+
+    def paths(self) -> dict[str, str]:
+        home = self.settings.home
+        return {
+            "home": str(home),
+            "config": str(home / "reverie.toml"),
+            "database": str(self.store.path),
+            "checkpoints": str(home / "checkpoints.db"),
+            "episodic": str(self.store.index.folder),
+            "models": str(self.settings.models_path),
+        }
+
+
+def _required(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"empty {what}")
+    if "\x00" in value:
+        raise InvalidInput(f"the {what} contains a NUL byte")
+    return value.strip()

@@ -1,0 +1,134 @@
+"""Settings: defaults < ``reverie.toml`` in the data home < ``REVERIE_*`` environment < flags.
+
+The data home itself comes first, from ``--home``, else ``REVERIE_HOME``, else
+``~/.local/share/reverie``; the TOML file is read from there. Unknown keys are errors, so a typo
+in reverie.toml never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agent.errors import ConfigError
+
+DEFAULT_HOME = Path("~/.local/share/reverie")
+CONFIG_FILE = "reverie.toml"
+
+
+def data_home(explicit: str | Path | None = None) -> Path:
+    """The one place that decides where reverie keeps its data."""
+    chosen = explicit or os.environ.get("REVERIE_HOME") or DEFAULT_HOME
+    return Path(chosen).expanduser().resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REVERIE_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=data_home, description="where the log, memories and models live")
+    models_dir: Path | None = Field(None, description="converted base models; default HOME/models")
+
+    # Model
+    model: str = Field("embedded:smollm2-135m-instruct", description="embedded:NAME, a folder or an HF id")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:1 ...")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's choice")
+    context_window: int = Field(2048, ge=256, description="prompt + reply tokens; capped by the model's own")
+
+    # Replying
+    system_prompt: str = Field("You are a helpful AI assistant.", description="first line of every prompt")
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.0, ge=1.0, description=">1 also penalises recalled facts")
+
+    # Recall
+    recall: bool = Field(True, description="put the user's short-term memories into the prompt")
+    recall_k: int = Field(4, ge=1, le=32, description="memories recalled per turn, at most")
+    recall_min_score: float = Field(0.3, ge=-1.0, le=1.0, description="cosine similarity a memory needs")
+
+    # Storage
+    db_timeout_s: float = Field(10.0, gt=0, description="how long to wait for another process's write lock")
+
+    @property
+    def models_path(self) -> Path:
+        return (self.models_dir or self.home / "models").expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: flags, then environment, then the TOML file passed in by load().
+        return init_settings, env_settings
+
+
+def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
+    """Resolve every setting, or raise one ConfigError line naming the bad key and its source."""
+    root = data_home(home)
+    file_values = read_config_file(root)
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(flags) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}")
+    env_keys = {name for name in Settings.model_fields if f"REVERIE_{name.upper()}" in os.environ}
+    # The file fills only what neither flags nor the environment set.
+    values = {k: v for k, v in file_values.items() if k not in flags and k not in env_keys}
+    try:
+        return Settings(**values, **flags, home=root)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error["loc"]) or "settings"
+        source = _source_of(key, flags, env_keys, file_values, root)
+        raise ConfigError(f"bad setting {key} ({source}): {error['msg']}") from exc
+
+
+def read_config_file(home: Path) -> dict[str, Any]:
+    path = home / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    if "home" in values:
+        raise ConfigError(f"{path} cannot set home (it is read from the home); use REVERIE_HOME or --home")
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r} in {path}")
+    return values
+
+
+def setting_sources(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:
+    """Where each resolved value came from: default, file, env or flag (for `config show`)."""
+    file_values = read_config_file(settings.home)
+    sources = {}
+    for name in Settings.model_fields:
+        if overrides.get(name) is not None:
+            sources[name] = "flag"
+        elif f"REVERIE_{name.upper()}" in os.environ:
+            sources[name] = "env"
+        elif name in file_values:
+            sources[name] = "file"
+        else:
+            sources[name] = "default"
+    return sources
+
+
+def _source_of(key: str, flags: dict, env_keys: set[str], file_values: dict, home: Path) -> str:
+    if key in flags:
+        return "from a flag"
+    if key in env_keys:
+        return f"from REVERIE_{key.upper()}"
+    if key in file_values:
+        return f"from {home / CONFIG_FILE}"
+    return "default"
