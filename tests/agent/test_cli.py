@@ -1,0 +1,152 @@
+"""The CLI: thin commands over the facade, stable --json, one-line errors with distinct exit codes."""
+
+import json
+import sqlite3
+
+import pytest
+
+from agent.cli import run
+
+
+@pytest.fixture
+def cli(tiny_dir, capsys):
+    """Run `reverie ARGS` in this process on the tiny model; returns (code, stdout, stderr)."""
+
+    def call(*args):
+        code = run(["--model", str(tiny_dir), "--set", "max_new_tokens=6", *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return call
+
+
+def one_line_error(err):
+    lines = err.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+
+
+def test_ask_json_is_one_reply_object(cli):
+    code, out, _ = cli("ask", "Hello", "--user", "ana", "--json")
+    assert code == 0
+    reply = json.loads(out)
+    assert set(reply) == {"turn_id", "user_turn_id", "thread_id", "user", "text", "model_version", "verdicts",
+                          "memories", "latency_s", "prompt_tokens", "completion_tokens", "finish_reason"}
+    code, out, _ = cli("ask", "Again", "--thread", reply["thread_id"], "--user", "ana", "--json")
+    assert json.loads(out)["thread_id"] == reply["thread_id"]
+    code, out, _ = cli("log", "--thread", reply["thread_id"], "--json")
+    assert [t["role"] for t in json.loads(out)["turns"]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_ask_prints_the_answer_and_a_summary_on_stderr(cli):
+    code, out, err = cli("ask", "Hello")
+    assert code == 0 and out.endswith("\n")  # the tiny model's text is noise, possibly blank
+    assert "turn 2 · thread" in err and "base" in err
+
+
+def test_teach_memory_and_feedback_commands(cli, tmp_path):
+    facts = tmp_path / "facts.txt"
+    facts.write_text("My dog is called Pimento.\n\nI live in Port Halvik.\n", encoding="utf-8")
+    code, out, _ = cli("teach", "--file", str(facts), "--user", "ana", "--json")
+    assert code == 0 and json.loads(out) == {"experience_ids": [1, 2]}
+    code, out, _ = cli("memory", "search", "what is my dog called", "--user", "ana", "--json")
+    assert json.loads(out)["hits"][0]["id"] == 1
+    code, out, _ = cli("memory", "forget", "1", "--json")
+    assert json.loads(out)["status"] == "forgotten"
+    code, out, _ = cli("memory", "list", "--json")
+    assert [m["id"] for m in json.loads(out)["memories"]] == [2]
+
+    _, out, _ = cli("ask", "Where do I live?", "--user", "ana", "--json")
+    turn = json.loads(out)["turn_id"]
+    code, out, _ = cli("feedback", str(turn), "--fix", "You live in Port Halvik.", "--json")
+    assert code == 0 and json.loads(out)["kind"] == "correction" and json.loads(out)["turn_id"] == turn
+    code, out, _ = cli("feedback", str(turn), "--up", "--comment", "nice", "--json")
+    assert json.loads(out)["payload"] == {"text": "nice"}
+    code, out, _ = cli("memory", "export", "--user", "ana")
+    exported = json.loads(out)
+    assert [f["kind"] for f in exported["feedback"]] == ["correction", "up"]
+    assert [e["source"] for e in exported["experiences"]] == ["taught", "taught", "correction"]
+    code, out, _ = cli("memory", "reindex", "--json")
+    assert json.loads(out) == {"indexed": 3}  # 2 live experiences + 1 user turn
+
+
+def test_piped_chat_runs_slash_commands(cli, monkeypatch):
+    import io
+
+    script = "Hello\n/good\n/remember I am allergic to peanuts.\n/new\nSecond thread\n/fix Right answer.\n/quit\nnever read\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    code, out, err = cli("chat", "--user", "ana")
+    assert code == 0
+    assert "feedback 1 (up) on turn 2" in err
+    assert "remembered as experience 1" in err
+    assert "feedback 2 (correction) on turn 4" in err
+    code, out, _ = cli("log", "--json")
+    turns = json.loads(out)["turns"]
+    assert len(turns) == 4 and len({t["thread_id"] for t in turns}) == 2
+    assert all(t["content"] != "never read" for t in turns)
+
+
+def test_config_show_and_paths(cli, home):
+    code, out, _ = cli("config", "show", "--json")
+    shown = json.loads(out)
+    assert shown["settings"]["max_new_tokens"] == 6 and shown["sources"]["max_new_tokens"] == "flag"
+    assert shown["settings"]["home"] == str(home)
+    code, out, _ = cli("paths", "--json")
+    assert json.loads(out)["database"] == str(home / "reverie.db")
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["ask", "   "], 2, "empty message"),
+        (["ask", "word " * 5000], 2, "message too long"),
+        (["ask", "hi", "--thread", "nope"], 3, "no thread 'nope'"),
+        (["feedback", "99", "--up"], 3, "no turn 99"),
+        (["feedback", "1", "--up", "--down"], 2, "exactly one of"),
+        (["log", "--thread", "nope"], 3, "no thread"),
+        (["memory", "forget", "7"], 3, "no experience 7"),
+        (["teach"], 2, "give the text to teach"),
+        (["--set", "recall_k=zero", "log"], 2, "bad setting recall_k"),
+        (["--set", "nonsense", "log"], 2, "--set takes KEY=VALUE"),
+        (["--model", "embedded:gpt-7", "ask", "hi"], 5, "unknown embedded model"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(cli, args, code, message):
+    got, out, err = cli(*args)
+    assert got == code, err
+    assert one_line_error(err) and message in err
+
+
+def test_teach_refuses_non_utf8_and_binary_files_whole(cli, tmp_path):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("Caf\xe9 au lait.\nSecond line.\n".encode("latin-1"))
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x89PNG\x00\x00\x01")
+    for path, message in ((latin, "is not UTF-8"), (binary, "binary file")):
+        code, _, err = cli("teach", "--file", str(path))
+        assert code == 2 and one_line_error(err) and message in err
+    assert json.loads(cli("memory", "list", "--json")[1]) == {"memories": []}
+
+
+def test_a_corrupt_or_locked_database_is_one_line(cli, home):
+    assert cli("teach", "fine")[0] == 0
+    locker = sqlite3.connect(home / "reverie.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    code, _, err = cli("--set", "db_timeout_s=0.2", "teach", "blocked")
+    locker.execute("ROLLBACK")
+    locker.close()
+    assert code == 4 and one_line_error(err) and "locked by another process" in err
+
+    for name in ("reverie.db", "reverie.db-wal", "reverie.db-shm"):
+        (home / name).unlink(missing_ok=True)
+    (home / "reverie.db").write_bytes(b"garbage" * 1000)
+    code, _, err = cli("log")
+    assert code == 4 and one_line_error(err) and "corrupt" in err
+
+
+def test_the_console_script(reverie, tiny_dir):
+    version = reverie("--version")
+    assert version.returncode == 0 and version.stdout.startswith("reverie ")
+    bad = reverie("--model", str(tiny_dir), "ask", "")
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: empty message" and bad.stdout == ""
+    usage = reverie("feedback")
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr and "Traceback" not in usage.stderr

@@ -1,0 +1,137 @@
+"""The Agent facade on the tiny random model: plumbing, validation and bookkeeping."""
+
+import subprocess
+import sys
+
+import pytest
+
+from agent import Agent, InputTooLong, InvalidInput, NotFound
+
+
+def test_importing_agent_does_not_import_torch():
+    code = "import sys, agent; from agent import Agent, Reply; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_a_reply_carries_ids_version_and_usage(tiny_agent):
+    reply = tiny_agent.chat("Hello")
+    assert reply.model_version == "base" and reply.user == "default"
+    assert reply.completion_tokens >= 1 and reply.prompt_tokens > 0 and reply.latency_s > 0
+    said, answered = tiny_agent.log(thread_id=reply.thread_id)
+    assert (said.id, answered.id) == (reply.user_turn_id, reply.turn_id)
+    assert answered.content == reply.text and answered.model_version == "base"
+    follow_up = tiny_agent.chat("And then?", thread_id=reply.thread_id)
+    assert follow_up.thread_id == reply.thread_id
+    assert follow_up.prompt_tokens > reply.prompt_tokens  # the first exchange is in the prompt
+    assert len(tiny_agent.log(thread_id=reply.thread_id)) == 4
+
+
+def test_streaming_returns_the_same_reply(tiny_agent):
+    stream = tiny_agent.stream("Hello")
+    text = "".join(stream)
+    assert stream.reply.text == text.strip()
+    assert tiny_agent.log(thread_id=stream.reply.thread_id)[-1].content == stream.reply.text
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t", None, "nul\x00byte"])
+def test_empty_messages_are_refused_and_write_nothing(tiny_agent, text):
+    with pytest.raises(InvalidInput):
+        tiny_agent.chat(text)
+    assert tiny_agent.threads() == [] and tiny_agent.log() == []
+
+
+def test_a_message_beyond_the_context_window_is_refused_and_writes_nothing(tiny_agent):
+    with pytest.raises(InputTooLong, match="message too long"):
+        tiny_agent.chat("word " * 5000)
+    assert tiny_agent.threads() == [] and tiny_agent.log() == []
+
+
+def test_unknown_and_foreign_threads(tiny_agent):
+    with pytest.raises(NotFound, match="no thread 'nope'"):
+        tiny_agent.chat("hi", thread_id="nope")
+    reply = tiny_agent.chat("hi", user="ana")
+    with pytest.raises(InvalidInput, match="belongs to user 'ana'"):
+        tiny_agent.chat("hi", thread_id=reply.thread_id, user="bob")
+
+
+def test_recall_uses_only_this_users_short_term_memories(tiny_agent):
+    ana_fact = tiny_agent.teach("My dog is called Pimento.", user="ana")
+    tiny_agent.teach("My dog is called Rex.", user="bob")
+    reply = tiny_agent.chat("What is my dog called?", user="ana")
+    assert [m["id"] for m in reply.memories] == [ana_fact]
+    assert tiny_agent.chat("What is my dog called?", user="ana", recall=False).memories == []
+    tiny_agent.forget(ana_fact)
+    assert tiny_agent.chat("What is my dog called?", user="ana").memories == []
+    assert [m.status for m in tiny_agent.memories(user="ana", include_forgotten=True)] == ["forgotten"]
+    assert tiny_agent.memories(user="ana") == []
+
+
+def test_teaching_many_is_all_or_nothing(tiny_agent):
+    with pytest.raises(InvalidInput):
+        tiny_agent.teach_many(["a fact", "   "])
+    assert tiny_agent.memories() == []
+    ids = tiny_agent.teach_many(["first fact", "second fact"], user="ana")
+    assert [m.id for m in tiny_agent.memories(user="ana")] == ids
+
+
+def test_feedback_kinds(tiny_agent):
+    reply = tiny_agent.chat("What is 2+2?", user="ana")
+    assert tiny_agent.feedback(reply.turn_id, "up").user == "ana"
+    assert tiny_agent.feedback(reply.turn_id, "down", text="too vague", user="bob").payload == {"text": "too vague"}
+    fix = tiny_agent.feedback(reply.turn_id, "correction", text="2+2 is 4.")
+    [taught] = tiny_agent.memories(user="ana")
+    assert (taught.source, taught.text, taught.turn_id) == ("correction", "2+2 is 4.", reply.turn_id)
+    assert fix.payload == {"text": "2+2 is 4."}
+    pref = tiny_agent.feedback(reply.turn_id, "preference", payload={"chosen": "4", "rejected": "5"})
+    assert pref.payload == {"chosen": "4", "rejected": "5"}
+    assert [f.kind for f in tiny_agent.export().feedback] == ["up", "down", "correction", "preference"]
+    with pytest.raises(InvalidInput, match="needs the right answer"):
+        tiny_agent.feedback(reply.turn_id, "correction")
+    with pytest.raises(InvalidInput, match="needs a payload"):
+        tiny_agent.feedback(reply.turn_id, "preference")
+    with pytest.raises(InvalidInput, match="is the user's"):
+        tiny_agent.feedback(reply.user_turn_id, "up")
+    with pytest.raises(NotFound):
+        tiny_agent.feedback(424242, "up")
+
+
+def test_a_failed_turn_keeps_what_the_user_said(tiny_agent, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(tiny_agent.backend, "generate", broken)
+    with pytest.raises(RuntimeError):
+        tiny_agent.chat("Please remember this sentence.")
+    [kept] = tiny_agent.log()
+    assert (kept.role, kept.content) == ("user", "Please remember this sentence.")
+
+
+def test_a_reloaded_model_answers_the_next_turn(tiny_agent, tiny_dir_b):
+    assert tiny_agent.chat("hi").model_version == "base"
+    tiny_agent.backend.reload(tiny_dir_b, "v1")
+    reply = tiny_agent.chat("hi")
+    assert reply.model_version == "v1"
+    assert tiny_agent.log()[-1].model_version == "v1"
+
+
+def test_search_and_export(tiny_agent):
+    reply = tiny_agent.chat("I love sailing on the fjord", user="ana")
+    tiny_agent.teach("My boat is called the Albatross.", user="ana")
+    assert tiny_agent.search("what is my boat's name", user="ana")[0].text == "My boat is called the Albatross."
+    kinds = {h.kind for h in tiny_agent.search("sailing", user="ana", turns=True)}
+    assert kinds == {"experience", "turn"}
+    assert tiny_agent.search("sailing", user="bob", turns=True) == []
+    data = tiny_agent.export(user="ana")
+    assert [t.id for t in data.turns] == [reply.user_turn_id, reply.turn_id]
+    assert len(data.experiences) == 1 and len(data.threads) == 1
+    assert set(tiny_agent.paths()) == {"home", "config", "database", "checkpoints", "episodic", "models"}
+
+
+def test_a_thread_resumes_in_a_new_agent(home, tiny_dir):
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=4) as first:
+        thread = first.chat("first message").thread_id
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=4) as second:
+        second.chat("second message", thread_id=thread)
+        state = second.graph.get_state({"configurable": {"thread_id": thread}}).values
+    assert [m["content"] for m in state["messages"] if m["role"] == "user"] == ["first message", "second message"]

@@ -1,0 +1,116 @@
+"""Shared fixtures. No test touches a real home, and nothing is downloaded.
+
+Models: the embedded SmolLM2 is converted once into pytest's cache folder (about 30 s on a clean
+clone, then reused across runs); the tiny random model is built from its tokenizer. Every test
+gets a fresh data home in a temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The project's test data: $REVERIE_DATA_DIR, else ../shared/data beside the checkout."""
+    folder = Path(os.environ.get("REVERIE_DATA_DIR") or ROOT.parent / "shared" / "data")
+    if not (folder / "facts").is_dir():
+        pytest.fail(f"test data not found in {folder}; set REVERIE_DATA_DIR to the shared data folder")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def models_dir(request) -> Path:
+    """Converted base models, shared by every test and kept between runs."""
+    return Path(request.config.cache.mkdir("reverie-models"))
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch, models_dir) -> Path:
+    for name in list(os.environ):
+        if name.startswith("REVERIE_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("REVERIE_HOME", str(home))
+    monkeypatch.setenv("REVERIE_MODELS_DIR", str(models_dir))
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedded_dir(models_dir) -> Path:
+    from agent.llm.embedded import ensure_converted
+
+    return ensure_converted("smollm2-135m-instruct", models_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(models_dir, embedded_dir) -> Path:
+    from agent.llm.tiny import build_tiny_model
+
+    folder = models_dir / "tiny-random"
+    if not (folder / "config.json").is_file():
+        build_tiny_model(folder, embedded_dir, seed=0)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dir_b(models_dir, embedded_dir) -> Path:
+    """A second tiny model with other weights: a 'new version' to reload."""
+    from agent.llm.tiny import build_tiny_model
+
+    folder = models_dir / "tiny-random-b"
+    if not (folder / "config.json").is_file():
+        build_tiny_model(folder, embedded_dir, seed=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_dir):
+    from agent.llm.transformers_backend import TransformersBackend
+
+    return TransformersBackend(tiny_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def embedded_backend(embedded_dir):
+    from agent.llm.transformers_backend import TransformersBackend
+
+    return TransformersBackend(embedded_dir, name="embedded:smollm2-135m-instruct", device="cpu")
+
+
+@pytest.fixture
+def tiny_agent(home, tiny_dir):
+    from agent import Agent
+
+    bot = Agent.open(home, model=str(tiny_dir), max_new_tokens=8)
+    yield bot
+    bot.close()
+
+
+@pytest.fixture
+def reverie():
+    """Run the real `reverie` console script in a new process (with this test's environment)."""
+
+    def run(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 300):
+        exe = Path(sys.executable).with_name("reverie")
+        return subprocess.run(
+            [str(exe), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+
+    return run

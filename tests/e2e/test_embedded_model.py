@@ -1,0 +1,69 @@
+"""End to end on the real embedded SmolLM2-135M, through the installed `reverie` command.
+
+Greedy decoding makes these answers repeatable for this model; each assertion is a property a
+user would check by hand.
+"""
+
+import json
+
+import pytest
+
+from agent import Agent
+
+pytestmark = pytest.mark.embedded
+
+
+@pytest.fixture(scope="module")
+def teodor(shared_data):
+    facts = [json.loads(line) for line in (shared_data / "facts" / "facts_dev.jsonl").read_text().splitlines()]
+    return next(f for f in facts if f["id"] == "facts-dev-01")
+
+
+def ask_json(reverie, *args):
+    result = reverie("--set", "max_new_tokens=40", "ask", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_ask_answers_the_capital_of_france(reverie, embedded_dir):
+    result = reverie("ask", "What is the capital of France?")
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in result.stdout
+    assert "turn 2" in result.stderr
+
+
+def test_a_taught_fact_is_recalled_in_a_new_thread_and_used(reverie, embedded_dir, teodor):
+    taught = reverie("teach", teodor["context"], "--json")
+    assert taught.returncode == 0, taught.stderr
+    [experience] = json.loads(taught.stdout)["experience_ids"]
+    question = teodor["qa"][1]["q"]  # "In which town does Teodor work?"
+    gold = teodor["qa"][1]["a"][0]  # "Port Halvik"
+
+    reply = ask_json(reverie, question)
+    assert [m["id"] for m in reply["memories"]] == [experience]
+    assert gold in reply["text"]
+    # The weights alone do not know it: recall is what answered.
+    bare = ask_json(reverie, question, "--no-recall")
+    assert bare["memories"] == [] and gold not in bare["text"]
+    assert bare["thread_id"] != reply["thread_id"]
+
+
+def test_feedback_is_stored_against_the_right_turn(reverie, embedded_dir, home):
+    first = ask_json(reverie, "Name a fruit.")
+    second = ask_json(reverie, "Name a colour.")
+    assert reverie("feedback", str(first["turn_id"]), "--down").returncode == 0
+    assert reverie("feedback", str(second["turn_id"]), "--fix", "Blue is a colour.").returncode == 0
+    with Agent.open(home) as bot:
+        got = [(f.turn_id, f.kind) for f in bot.export().feedback]
+        assert got == [(first["turn_id"], "down"), (second["turn_id"], "correction")]
+        assert bot.store.get_turn(first["turn_id"]).content == first["text"]
+
+
+def test_a_thread_resumes_in_a_new_process(reverie, embedded_dir):
+    opening = ask_json(reverie, "Hi! My name is Ana and I grow tomatoes.")
+    follow = ask_json(reverie, "What is my name?", "--thread", opening["thread_id"])
+    fresh = ask_json(reverie, "What is my name?")
+    assert follow["thread_id"] == opening["thread_id"]
+    # The first exchange is in the second process's prompt, and the model uses it.
+    assert follow["prompt_tokens"] > fresh["prompt_tokens"] + opening["completion_tokens"]
+    assert "Ana" in follow["text"] and "Ana" not in fresh["text"]
