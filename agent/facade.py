@@ -7,14 +7,22 @@
 
 Opening is cheap (the SQLite log); the chat model loads on the first turn and episodic memory
 on the first recall or teach, so `reverie log` never waits for torch.
+
+All torch work of an agent (loading, generating, embedding) happens on one thread it owns, the
+model thread: on a 2-core CPU, torch running on two live threads was measured about 1.6x slower
+(README, "Performance"). Callers may use any thread; `on_model_thread` runs their own model
+work there too.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +83,24 @@ class Agent:
         self.store = Store.open(settings.home, settings.db_timeout_s)
         self._backend = None
         self._graph = None
+        self._model_thread_id: int | None = None
+        self._model_thread = ThreadPoolExecutor(1, "reverie-model", initializer=self._mark_model_thread)
+
+    def _mark_model_thread(self) -> None:
+        self._model_thread_id = threading.get_ident()
+
+    def on_model_thread(self, fn: Callable, *args, **kwargs):
+        """Run ``fn`` on the thread that does all of this agent's torch work, and return its result."""
+        if threading.get_ident() == self._model_thread_id:
+            return fn(*args, **kwargs)
+        return self._model_thread.submit(fn, *args, **kwargs).result()
 
     @classmethod
     def open(cls, home: str | Path | None = None, **overrides: Any) -> Agent:
         return cls(load_settings(home, **overrides))
 
     def close(self) -> None:
+        self._model_thread.shutdown(wait=True)
         self.store.close()
         if self._graph is not None:
             self._graph.checkpointer.conn.close()
@@ -96,19 +116,20 @@ class Agent:
     @property
     def backend(self):
         if self._backend is None:
-            import torch
-            import transformers
-
-            from agent.llm import load_backend
-
-            transformers.utils.logging.disable_progress_bar()
-            if self.settings.threads:
-                torch.set_num_threads(self.settings.threads)
-            s = self.settings
-            self._backend = load_backend(
-                s.model, models_dir=s.models_path, device=s.device, dtype=s.dtype, max_context=s.context_window
-            )
+            self._backend = self.on_model_thread(self._load_backend)
         return self._backend
+
+    def _load_backend(self):
+        import torch
+        import transformers
+
+        from agent.llm import load_backend
+
+        transformers.utils.logging.disable_progress_bar()
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        s = self.settings
+        return load_backend(s.model, models_dir=s.models_path, device=s.device, dtype=s.dtype, max_context=s.context_window)
 
     @property
     def graph(self):
@@ -122,50 +143,68 @@ class Agent:
                 raise store_error(exc, path) from exc
         return self._graph
 
-    def _context(self, stream: bool):
+    @property
+    def generation_options(self):
+        """How replies are decoded, from the settings."""
         from agent.llm import GenerationOptions
-        from graphs.chat import ChatContext
 
         s = self.settings
-        options = GenerationOptions(
+        return GenerationOptions(
             max_new_tokens=s.max_new_tokens,
             temperature=s.temperature,
             top_p=s.top_p,
             repetition_penalty=s.repetition_penalty,
         )
+
+    def _context(self):
+        from graphs.chat import ChatContext
+
+        s = self.settings
         return ChatContext(
             store=self.store,
             backend=self.backend,
             system_prompt=s.system_prompt,
-            options=options,
+            options=self.generation_options,
             recall_k=s.recall_k,
             recall_min_score=s.recall_min_score,
-            stream=stream,
         )
 
     # -- chatting ------------------------------------------------------------------------
 
     def chat(self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None) -> Reply:
         """Answer ``text`` in ``thread_id`` (a new thread when None), recalling ``user``'s memories."""
-        run = self._run(text, thread_id, user, recall, stream=False)
-        for _ in run:
-            pass
-        return run.reply
+        turn = self._prepare(text, thread_id, user, recall)
+        return self.on_model_thread(self._turn, *turn)
 
     def stream(
         self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None
     ) -> ReplyStream:
-        """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here."""
-        return self._run(text, thread_id, user, recall, stream=True)
+        """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here.
 
-    def _run(self, text, thread_id, user, recall, stream: bool) -> ReplyStream:
+        The turn runs on the model thread; if the caller stops iterating early, it still runs to
+        the end and is logged whole.
+        """
+        graph, context, thread, state_in = self._prepare(text, thread_id, user, recall)
+        return ReplyStream(self._streamed_turn(graph, context, thread, state_in))
+
+    def _streamed_turn(self, graph, context, thread, state_in) -> Generator[str, None, Reply]:
+        chunks: queue.Queue = queue.Queue()
+        context.on_text = chunks.put
+        done = self._model_thread.submit(self._turn, graph, context, thread, state_in)
+        done.add_done_callback(lambda _: chunks.put(None))
+        while (chunk := chunks.get()) is not None:
+            yield chunk
+        return done.result()  # raises what the turn raised
+
+    def _prepare(self, text, thread_id, user, recall):
+        """Validate a turn before anything is written; returns what ``_turn`` needs."""
         from graphs.prompt import check_fits
 
         text, user = _required(text, "message"), _required(user, "user")
         thread = self.store.get_thread(thread_id) if thread_id is not None else None
         if thread is not None and thread.user != user:
             raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
-        context = self._context(stream)
+        context = self._context()
         check_fits(context.backend.count_chat_tokens, context.system_prompt, text, context.prompt_budget)
         graph = self.graph  # open the checkpointer before the thread exists, so its errors write nothing
         thread = thread or self.store.create_thread(user)
@@ -174,25 +213,22 @@ class Agent:
             "user": user,
             "recall": self.settings.recall if recall is None else recall,
             "started_at": time.time(),
+            # Per-turn keys start empty: the checkpoint still holds the previous turn's values.
+            "memories": [],
+            "verdicts": [],
+            "turn_ids": {},
         }
-        return ReplyStream(self._turn(graph, context, thread, state_in))
+        return graph, context, thread, state_in
 
-    def _turn(self, graph, context, thread: Thread, state_in: dict) -> Generator[str, None, Reply]:
+    def _turn(self, graph, context, thread: Thread, state_in: dict) -> Reply:
         config = {"configurable": {"thread_id": thread.id}}
         locks = self.settings.home / "locks"
         locks.mkdir(exist_ok=True)
-        final: dict = {}
         # One turn at a time per thread, across processes: two turns racing on one thread would
         # both extend the same checkpoint and one would vanish from the conversation.
         with FileLock(str(locks / f"thread-{thread.id}.lock")):
             try:
-                for mode, data in graph.stream(
-                    state_in, config, context=context, stream_mode=["custom", "values"], durability="exit"
-                ):
-                    if mode == "custom":
-                        yield data
-                    else:
-                        final = data
+                final = graph.invoke(state_in, config, context=context, durability="exit")
             except BaseException as exc:
                 self._keep_user_turn(thread, state_in, exc)
                 if isinstance(exc, sqlite3.Error):
@@ -206,8 +242,8 @@ class Agent:
             user=thread.user,
             text=reply["text"],
             model_version=reply["model_version"],
-            verdicts=final.get("verdicts", []),
-            memories=final.get("memories", []),
+            verdicts=final["verdicts"],
+            memories=final["memories"],
             latency_s=round(time.time() - state_in["started_at"], 4),
             prompt_tokens=reply["prompt_tokens"],
             completion_tokens=reply["completion_tokens"],
@@ -233,7 +269,9 @@ class Agent:
         cleaned = [_required(t, "experience") for t in texts]
         if not cleaned:
             raise InvalidInput("nothing to teach")
-        return [e.id for e in self.store.add_experiences(cleaned, "taught", _required(user, "user"))]
+        user = _required(user, "user")
+        added = self.on_model_thread(self.store.add_experiences, cleaned, "taught", user)
+        return [e.id for e in added]
 
     def feedback(
         self,
@@ -261,8 +299,11 @@ class Agent:
             raise InvalidInput("a correction needs the right answer as text")
         if kind == "preference" and not payload:
             raise InvalidInput("a preference needs a payload, e.g. {'chosen': ..., 'rejected': ...}")
-        with self.store.transaction():
-            recorded = self.store.record_feedback(turn_id, kind, user, payload or None)
+        return self.on_model_thread(self._record_feedback, turn_id, kind, user, payload or None)
+
+    def _record_feedback(self, turn_id: int, kind: FeedbackKind, user: str, payload: dict | None) -> Feedback:
+        with self.store.transaction():  # a correction is feedback and an experience, or neither
+            recorded = self.store.record_feedback(turn_id, kind, user, payload)
             if kind == "correction":
                 self.store.add_experiences([payload["text"]], "correction", user, turn_id=turn_id)
         return recorded
@@ -274,15 +315,16 @@ class Agent:
     def search(self, query: str, user: str = "default", k: int = 5, turns: bool = False) -> list[Hit]:
         """Semantic search over ``user``'s memories (and, with ``turns``, what they said in chats)."""
         kinds = ("experience", "turn") if turns else ("experience",)
-        hits = self.store.search(_required(query, "query"), user=user, k=k, kinds=kinds, statuses=None)
-        return hits
+        query = _required(query, "query")
+        return self.on_model_thread(self.store.search, query, user=user, k=k, kinds=kinds, statuses=None)
 
     def forget(self, experience_id: int) -> Experience:
         """Never recall (or learn from) this experience again; its row stays for the audit trail."""
         return self.store.set_experience_status(experience_id, "forgotten")
 
     def reindex(self) -> int:
-        return self.store.reindex()
+        """Rebuild episodic memory from the log; returns how many entries it holds."""
+        return self.on_model_thread(self.store.reindex)
 
     # -- reading the log -----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ plain ``{"role": ..., "content": ...}`` dict, as in every chat template.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -68,7 +68,15 @@ class Backend(Protocol):
         """Tokens of the rendered prompt, generation prompt included."""
         ...
 
-    def generate(self, messages: Sequence[Message], options: GenerationOptions = ...) -> Generation: ...
+    def generate(
+        self,
+        messages: Sequence[Message],
+        options: GenerationOptions = ...,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        """Generate a reply; ``on_text`` (if given) receives each new piece of text as it is decoded,
+        on the caller's thread."""
+        ...
 
     def generate_batch(
         self, conversations: Sequence[Sequence[Message]], options: GenerationOptions = ...

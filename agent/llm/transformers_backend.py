@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 import torch
@@ -45,21 +45,31 @@ def load_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype
     return tokenizer, model
 
 
-class _TokenQueue(BaseStreamer):
-    """Receives token ids from ``generate`` running in a worker thread."""
+class _TextCallback(BaseStreamer):
+    """Decodes tokens as ``generate`` makes them and hands each new piece of text to a callback.
 
-    def __init__(self) -> None:
-        self.queue: queue.Queue = queue.Queue()
+    It runs inside ``generate``, on the caller's thread: streaming needs no thread of its own.
+    """
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None]) -> None:
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.ids: list[int] = []
+        self.shown = ""
         self.prompt_seen = False
 
     def put(self, value: torch.Tensor) -> None:
         if not self.prompt_seen:  # generate() first puts the whole prompt
             self.prompt_seen = True
             return
-        self.queue.put(value.reshape(-1).tolist())
+        self.ids.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        # Hold back an incomplete multi-byte character until its last byte arrives.
+        if len(text) > len(self.shown) and not text.endswith("\ufffd"):
+            self.on_text(text[len(self.shown) :])
+            self.shown = text
 
     def end(self) -> None:
-        self.queue.put(None)
+        pass
 
 
 class TransformersBackend:
@@ -148,9 +158,17 @@ class TransformersBackend:
     # -- generation ----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def generate(self, messages: Sequence[Message], options: GenerationOptions = DEFAULT_OPTIONS) -> Generation:
+    def generate(
+        self,
+        messages: Sequence[Message],
+        options: GenerationOptions = DEFAULT_OPTIONS,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
         model, ids = self.model, self._encode_chat(messages)
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), **self._generate_kwargs(options))
+        kwargs = self._generate_kwargs(options)
+        if on_text is not None:
+            kwargs["streamer"] = _TextCallback(self.tokenizer, on_text)
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
         return self._finish(out[0, ids.shape[1] :].tolist(), ids.shape[1])
 
     @torch.inference_mode()
@@ -173,35 +191,26 @@ class TransformersBackend:
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions = DEFAULT_OPTIONS
     ) -> Generator[str, None, Generation]:
-        model, ids = self.model, self._encode_chat(messages)
-        tokens = _TokenQueue()
-        failure: list[BaseException] = []
+        # generate() runs on a worker thread so this generator can yield as text arrives. On a
+        # 2-core CPU a second thread running torch is about 1.6x slower while another thread
+        # also runs torch; the Agent therefore streams through generate(on_text=...) instead.
+        chunks: queue.Queue = queue.Queue()
+        outcome: dict = {}
 
         def work() -> None:
             try:
-                with torch.inference_mode():
-                    model.generate(
-                        ids, attention_mask=torch.ones_like(ids), streamer=tokens, **self._generate_kwargs(options)
-                    )
+                outcome["generation"] = self.generate(messages, options, on_text=chunks.put)
             except BaseException as exc:  # surfaced in the caller's thread below
-                failure.append(exc)
-                tokens.end()
+                outcome["error"] = exc
+            finally:
+                chunks.put(None)
 
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
-        new_ids: list[int] = []
-        shown = ""
-        while (chunk := tokens.queue.get()) is not None:
-            new_ids.extend(chunk)
-            text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-            # Hold back an incomplete multi-byte character until its last byte arrives.
-            if len(text) > len(shown) and not text.endswith("\ufffd"):
-                yield text[len(shown) :]
-                shown = text
-        worker.join()
-        if failure:
-            raise failure[0]
-        return self._finish(new_ids, ids.shape[1])
+        threading.Thread(target=work, daemon=True).start()
+        while (chunk := chunks.get()) is not None:
+            yield chunk
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["generation"]
 
     # -- scoring -------------------------------------------------------------------------
 

@@ -70,17 +70,10 @@ def test_the_verify_slot_runs_each_configured_verifier(store, tiny_backend):
     assert seen == [final["reply"]["text"]]
 
 
-def test_streaming_goes_through_the_graph(store, tiny_backend):
-    graph = build_chat_graph(InMemorySaver())
-    thread = store.create_thread("ana")
-    state = {"messages": [{"role": "user", "content": "hi"}], "user": "ana", "recall": False, "started_at": 0.0}
-    chunks, final = [], None
-    for mode, data in graph.stream(state, {"configurable": {"thread_id": thread.id}},
-                                   context=context(store, tiny_backend, stream=True), stream_mode=["custom", "values"]):
-        if mode == "custom":
-            chunks.append(data)
-        else:
-            final = data
+def test_the_reply_streams_to_the_context_callback(store, tiny_backend):
+    chunks = []
+    ctx = context(store, tiny_backend, on_text=chunks.append)
+    final = turn(build_chat_graph(InMemorySaver()), ctx, store.create_thread("ana").id, "hi")
     assert chunks and "".join(chunks).strip() == final["reply"]["text"]
 
 
