@@ -34,8 +34,10 @@ def model_path() -> Path:
 def _load():
     """Loaded once per process: Chroma rebuilds embedding functions on every collection open."""
     import torch
+    import transformers
     from transformers import AutoModel, AutoTokenizer
 
+    transformers.utils.logging.disable_progress_bar()  # a 90 MB local load needs no progress bar
     path = model_path()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = AutoModel.from_pretrained(str(path), dtype=torch.float32).eval()

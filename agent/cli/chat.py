@@ -119,7 +119,8 @@ def _show(stream):
         out.file.flush()
     out.file.write("\n")
     reply = stream.reply
-    recalled = f" · {len(reply.memories)} memories" if reply.memories else ""
+    count = len(reply.memories)
+    recalled = f" · {count} {'memory' if count == 1 else 'memories'} recalled" if count else ""
     cut = " · cut at max_new_tokens" if reply.finish_reason == "length" else ""
     err.print(
         f"[dim]turn {reply.turn_id} · thread {reply.thread_id} · {reply.model_version} · "
