@@ -181,19 +181,31 @@ class Agent:
     ) -> ReplyStream:
         """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here.
 
-        The turn runs on the model thread; if the caller stops iterating early, it still runs to
-        the end and is logged whole.
+        The turn runs on the model thread. If the caller stops iterating early (or is
+        interrupted), generation stops at the next token: the user's message is kept in the
+        log, the unfinished reply is not.
         """
         graph, context, thread, state_in = self._prepare(text, thread_id, user, recall)
         return ReplyStream(self._streamed_turn(graph, context, thread, state_in))
 
     def _streamed_turn(self, graph, context, thread, state_in) -> Generator[str, None, Reply]:
         chunks: queue.Queue = queue.Queue()
-        context.on_text = chunks.put
+        abandoned = threading.Event()
+
+        def on_text(chunk: str) -> None:
+            if abandoned.is_set():
+                raise _Abandoned  # unwinds generate() on the model thread
+            chunks.put(chunk)
+
+        context.on_text = on_text
         done = self._model_thread.submit(self._turn, graph, context, thread, state_in)
         done.add_done_callback(lambda _: chunks.put(None))
-        while (chunk := chunks.get()) is not None:
-            yield chunk
+        try:
+            while (chunk := chunks.get()) is not None:
+                yield chunk
+        except BaseException:  # the caller closed the stream, or Ctrl-C
+            abandoned.set()
+            raise
         return done.result()  # raises what the turn raised
 
     def _prepare(self, text, thread_id, user, recall):
@@ -357,6 +369,10 @@ class Agent:
             "episodic": str(self.store.index.folder),
             "models": str(self.settings.models_path),
         }
+
+
+class _Abandoned(Exception):
+    """Raised inside generation when nobody reads the stream any more."""
 
 
 def _required(value: Any, what: str) -> str:

@@ -135,3 +135,14 @@ def test_a_thread_resumes_in_a_new_agent(home, tiny_dir):
         second.chat("second message", thread_id=thread)
         state = second.graph.get_state({"configurable": {"thread_id": thread}}).values
     assert [m["content"] for m in state["messages"] if m["role"] == "user"] == ["first message", "second message"]
+
+
+def test_an_abandoned_stream_stops_and_keeps_the_user_message(home, tiny_dir):
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=2000) as bot:
+        stream = bot.stream("Tell me everything.")
+        iterator = iter(stream)
+        next(iterator)
+        iterator.close()  # what a caller's `break` or Ctrl-C does
+    # Had generation run on (greedy, 2000 tokens, no stop for this model), its reply would be logged.
+    with Agent.open(home, model=str(tiny_dir)) as bot:
+        assert [(t.role, t.content) for t in bot.log()] == [("user", "Tell me everything.")]
