@@ -22,19 +22,6 @@ class Thread(Record):
     created_at: str
 
 
-class Turn(Record):
-    id: int
-    thread_id: str
-    user: str
-    role: Role
-    content: str
-    model_version: str | None = None
-    latency_s: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    created_at: str
-
-
 class NewTurn(Record):
     """A turn before it is written: the log assigns id and time."""
 
@@ -46,6 +33,13 @@ class NewTurn(Record):
     latency_s: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+class Turn(NewTurn):
+    """A turn as logged."""
+
+    id: int
+    created_at: str
 
 
 class Feedback(Record):

@@ -54,25 +54,24 @@ def embedded_dir(models_dir) -> Path:
     return ensure_converted("smollm2-135m-instruct", models_dir)
 
 
-@pytest.fixture(scope="session")
-def tiny_dir(models_dir, embedded_dir) -> Path:
+def _tiny(models_dir: Path, tokenizer_dir: Path, name: str, seed: int) -> Path:
     from agent.llm.tiny import build_tiny_model
 
-    folder = models_dir / "tiny-random"
+    folder = models_dir / name
     if not (folder / "config.json").is_file():
-        build_tiny_model(folder, embedded_dir, seed=0)
+        build_tiny_model(folder, tokenizer_dir, seed=seed)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(models_dir, embedded_dir) -> Path:
+    return _tiny(models_dir, embedded_dir, "tiny-random", seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_dir_b(models_dir, embedded_dir) -> Path:
     """A second tiny model with other weights: a 'new version' to reload."""
-    from agent.llm.tiny import build_tiny_model
-
-    folder = models_dir / "tiny-random-b"
-    if not (folder / "config.json").is_file():
-        build_tiny_model(folder, embedded_dir, seed=1)
-    return folder
+    return _tiny(models_dir, embedded_dir, "tiny-random-b", seed=1)
 
 
 @pytest.fixture(scope="session")
