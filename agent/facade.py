@@ -83,6 +83,7 @@ class Agent:
         self.store = Store.open(settings.home, settings.db_timeout_s)
         self._backend = None
         self._graph = None
+        self._graph_lock = threading.Lock()
         self._model_thread_id: int | None = None
         self._model_thread = ThreadPoolExecutor(1, "reverie-model", initializer=self._mark_model_thread)
 
@@ -116,10 +117,12 @@ class Agent:
     @property
     def backend(self):
         if self._backend is None:
-            self._backend = self.on_model_thread(self._load_backend)
+            self.on_model_thread(self._load_backend)
         return self._backend
 
-    def _load_backend(self):
+    def _load_backend(self) -> None:
+        if self._backend is not None:  # loaded by an earlier call queued on the model thread
+            return
         import torch
         import transformers
 
@@ -129,18 +132,21 @@ class Agent:
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         s = self.settings
-        return load_backend(s.model, models_dir=s.models_path, device=s.device, dtype=s.dtype, max_context=s.context_window)
+        self._backend = load_backend(
+            s.model, models_dir=s.models_path, device=s.device, dtype=s.dtype, max_context=s.context_window
+        )
 
     @property
     def graph(self):
-        if self._graph is None:
-            from graphs.chat import build_chat_graph, sqlite_checkpointer
+        with self._graph_lock:
+            if self._graph is None:
+                from graphs.chat import build_chat_graph, sqlite_checkpointer
 
-            path = self.settings.home / "checkpoints.db"
-            try:
-                self._graph = build_chat_graph(sqlite_checkpointer(path, self.settings.db_timeout_s))
-            except sqlite3.Error as exc:
-                raise store_error(exc, path) from exc
+                path = self.settings.home / "checkpoints.db"
+                try:
+                    self._graph = build_chat_graph(sqlite_checkpointer(path, self.settings.db_timeout_s))
+                except sqlite3.Error as exc:
+                    raise store_error(exc, path) from exc
         return self._graph
 
     @property
@@ -238,11 +244,15 @@ class Agent:
         locks.mkdir(exist_ok=True)
         # One turn at a time per thread, across processes: two turns racing on one thread would
         # both extend the same checkpoint and one would vanish from the conversation.
+        final: dict = {}
         with FileLock(str(locks / f"thread-{thread.id}.lock")):
             try:
-                final = graph.invoke(state_in, config, context=context, durability="exit")
+                # "values" mode runs the nodes inline, like invoke, and shows whether log ran.
+                for final in graph.stream(state_in, config, context=context, stream_mode="values", durability="exit"):
+                    pass
             except BaseException as exc:
-                self._keep_user_turn(thread, state_in, exc)
+                if not final.get("turn_ids"):  # the log node did not write this turn
+                    self._keep_user_turn(thread, state_in, exc)
                 if isinstance(exc, sqlite3.Error):
                     raise store_error(exc, self.settings.home / "checkpoints.db") from exc
                 raise

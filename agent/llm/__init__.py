@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.errors import ModelError
 from agent.llm.embedded import PREFIX as EMBEDDED_PREFIX
 from agent.llm.embedded import ensure_converted
 from agent.llm.protocol import Backend, Generation, GenerationOptions, Message, TokenScores
@@ -32,8 +33,10 @@ def resolve_model(spec: str, models_dir: Path) -> str | Path:
     if spec.startswith(EMBEDDED_PREFIX):
         return ensure_converted(spec[len(EMBEDDED_PREFIX) :], models_dir)
     path = Path(spec).expanduser()
-    if path.exists() or spec.startswith((".", "/", "~")):
-        return path  # a missing folder fails at load with a clear line
+    if path.exists():
+        return path
+    if spec.startswith((".", "/", "~")):
+        raise ModelError(f"no model folder {path}")
     return spec
 
 

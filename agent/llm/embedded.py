@@ -99,8 +99,10 @@ def ensure_converted(name: str, models_dir: Path) -> Path:
 def convert_gguf(gguf_file: Path, out_dir: Path) -> None:
     """Dequantise ``gguf_file`` and save it as a float32 safetensors folder with its tokenizer."""
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    transformers.utils.logging.disable_progress_bar()  # the caller shows one spinner instead
     directory, filename = str(gguf_file.parent), gguf_file.name
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=filename)
     quantised = AutoModelForCausalLM.from_pretrained(directory, gguf_file=filename, dtype=torch.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Sequence
@@ -30,11 +31,24 @@ def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def load_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype):
-    """Load tokenizer and model from a folder or an HF id; any failure is one ModelError line."""
+    """Load tokenizer and model from a folder or an HF id; any failure is one ModelError line.
+
+    An HF id is looked up in the local cache first, so a cached model loads with no network
+    round trip; only a model missing from the cache is fetched, unless HF_HUB_OFFLINE=1.
+    """
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
-        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype)
+        try:
+            tokenizer, model = _from_pretrained(source, dtype, local_files_only=True)
+        except OSError:
+            if Path(source).exists() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+                raise
+            tokenizer, model = _from_pretrained(source, dtype, local_files_only=False)
     except (OSError, ValueError) as exc:
+        if not Path(source).exists() and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+            raise ModelError(
+                f"model {source} is not in the local Hugging Face cache, and HF_HUB_OFFLINE=1 forbids "
+                "downloading it; give a local folder or embedded:NAME"
+            ) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load model {source}: {first}") from exc
     if tokenizer.chat_template is None:
@@ -42,6 +56,12 @@ def load_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
+    return tokenizer, model
+
+
+def _from_pretrained(source: str | Path, dtype: torch.dtype, local_files_only: bool):
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local_files_only)
+    model = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype, local_files_only=local_files_only)
     return tokenizer, model
 
 

@@ -79,8 +79,14 @@ def test_reload_swaps_weights_in_place(tiny_dir, tiny_dir_b):
 
 
 def test_unloadable_models_are_one_model_error(tmp_path, models_dir, tiny_dir):
-    with pytest.raises(ModelError, match="cannot load model"):
+    with pytest.raises(ModelError, match="no model folder"):
         load_backend(str(tmp_path / "missing"), models_dir=models_dir)
+    with pytest.raises(ModelError, match="not in the local Hugging Face cache"):
+        load_backend("nobody-here/no-such-model", models_dir=models_dir)  # tests run with HF_HUB_OFFLINE=1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match="cannot load model"):
+        load_backend(str(empty), models_dir=models_dir)
     # A model without a chat template cannot hold a conversation.
     import shutil
 
