@@ -146,3 +146,16 @@ def test_an_abandoned_stream_stops_and_keeps_the_user_message(home, tiny_dir):
     # Had generation run on (greedy, 2000 tokens, no stop for this model), its reply would be logged.
     with Agent.open(home, model=str(tiny_dir)) as bot:
         assert [(t.role, t.content) for t in bot.log()] == [("user", "Tell me everything.")]
+
+
+def test_a_long_thread_is_trimmed_to_the_context_window(home, tiny_dir):
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=8, context_window=256) as bot:
+        thread, prompts = None, []
+        for i in range(12):
+            reply = bot.chat(f"This is message number {i} of a long conversation about nothing at all.", thread)
+            thread = reply.thread_id
+            prompts.append(reply.prompt_tokens)
+        assert max(prompts) <= 256 - 8  # room is kept for the reply
+        whole = [{"role": t.role, "content": t.content} for t in bot.log(thread_id=thread)]
+        assert bot.backend.count_chat_tokens(whole) > 256  # so the last prompts had to drop turns
+        assert len(whole) == 24  # trimming touches the prompt, never the log
