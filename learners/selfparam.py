@@ -1,0 +1,300 @@
+"""SELF-PARAM: put an experience into the weights by distilling the model that sees it into the
+model that does not (Wang et al., "Self-Updatable Large Language Models by Integrating Context
+into Model Parameters", arXiv 2410.00487; notes in ../shared/research/papers.md, section 1).
+
+A library recipe: ``target_set`` builds S, ``train`` runs the algorithm (see its tests in
+tests/learners/test_selfparam.py for the smallest complete use).
+
+The recipe, in the paper's order:
+  1. inputs: the model, experiences x, their question-answer pairs, and unrelated replay pairs;
+  2. the target set S: each pair rendered as one sentence s in the model's own chat format;
+  3. teacher: the frozen model with x in its prompt, next-token distributions over s;
+  4. student: the same model without x (LoRA adapters on the same weights by default);
+  5. loss: token-level forward KL(teacher || student), summed over the vocabulary;
+  6. optimise over S for some epochs; the adapted model replaces the old one.
+Batch injection is S built from many experiences, each sentence's teacher seeing its own x;
+sequential injection is repeated calls.
+
+Departures from the paper, on purpose:
+  1. The QA pairs come from the model itself or a configured generator (``learners.synthesis``),
+     filtered by a self-check, instead of GPT-4o-mini; answers are the model's own full
+     sentences, because span answers do not transfer under KL (selfparam_feasibility.md).
+  2. Replay (the paper's unrelated SlimPajama sentences) is the model's own answers to generic
+     prompts, in chat format; its teacher is the model with no experience at all.
+  3. The loss is averaged over sentence tokens instead of summed: a change of scale only.
+  4. LoRA by default; the teacher is then the base with adapters disabled, so one copy of the
+     weights serves both. Full fine-tuning keeps a frozen copy as the teacher.
+  5. Earlier experiences may be rehearsed on later nights (the caller puts their sentences back
+     into S): the log is our long-term store; the paper's no-extra-storage rule is about inference.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+# -- config ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SelfParamConfig:
+    lr: float = 1e-3  # AdamW, constant; 1e-3 for LoRA, about 5e-5 for full fine-tuning
+    epochs: int = 10  # passes over S; learning shows only after 5-10 (selfparam_feasibility.md)
+    batch_size: int = 8  # sentences per optimiser step
+    lora_r: int = 16  # LoRA rank; 0 means full fine-tuning
+    lora_alpha: int = 32  # LoRA scale = alpha / r
+    lora_dropout: float = 0.0
+    max_grad_norm: float = 1.0  # gradient clipping
+    seed: int = 0
+
+    @property
+    def full_finetune(self) -> bool:
+        return self.lora_r == 0
+
+
+# -- the target set S --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetSentence:
+    """One element of S: the sentence, and the two prompts it follows.
+
+    The teacher reads ``teacher_prefix + text``, the student ``student_prefix + text``. Replay
+    sentences have identical prefixes (their teacher sees no experience).
+    """
+
+    teacher_prefix: str
+    student_prefix: str
+    text: str  # "{question}<end>\n<assistant>\n{answer}<end>\n" in the model's chat format
+    experience_id: int | None = None  # None for replay
+
+
+_SENTINEL = "\u2063REVERIE-QUESTION\u2063"  # an invisible separator nobody types
+
+
+def render_sentence(tokenizer, system: str, question: str, answer: str) -> tuple[str, str]:
+    """Split the chat rendering of (system, question, answer) into the prompt before the question
+    and the sentence from the question on, exactly as the chat template writes them."""
+    render = tokenizer.apply_chat_template
+    head = render([{"role": "system", "content": system}, {"role": "user", "content": _SENTINEL}], tokenize=False)
+    prefix = head[: head.index(_SENTINEL)]
+    full = render(
+        [{"role": "system", "content": system}, {"role": "user", "content": question},
+         {"role": "assistant", "content": answer}],
+        tokenize=False,
+    )
+    if not full.startswith(prefix):
+        raise ValueError("this chat template does not render the system prompt before the question")
+    return prefix, full[len(prefix) :]
+
+
+def target_set(
+    tokenizer,
+    system_prompt: str,
+    teacher_system: Callable[[str], str],
+    pairs: Sequence[tuple[int | None, str, str, str]],
+) -> list[TargetSentence]:
+    """Build S from (experience_id, experience_text, question, answer) rows.
+
+    ``teacher_system(x)`` is the system message of the model that sees experience x: the same
+    one recall writes at inference, so the teacher is exactly the day-time model with x recalled.
+    Rows with experience_id None are replay: the teacher sees the plain system prompt.
+    """
+    sentences = []
+    for experience_id, experience, question, answer in pairs:
+        student_prefix, text = render_sentence(tokenizer, system_prompt, question, answer)
+        if experience_id is None:
+            teacher_prefix = student_prefix
+        else:
+            teacher_prefix, teacher_text = render_sentence(tokenizer, teacher_system(experience), question, answer)
+            assert teacher_text == text
+        sentences.append(TargetSentence(teacher_prefix, student_prefix, text, experience_id))
+    return sentences
+
+
+# -- batching: identical sentence ids on both sides ---------------------------------------------
+
+
+class Batch(NamedTuple):
+    teacher_ids: torch.Tensor  # (B, Tt) right-padded: teacher prefix + sentence
+    teacher_mask: torch.Tensor  # (B, Tt)
+    teacher_positions: torch.Tensor  # (B, N) where the logits predicting sentence token j sit
+    student_ids: torch.Tensor  # (B, Ts)
+    student_mask: torch.Tensor  # (B, Ts)
+    student_positions: torch.Tensor  # (B, N)
+    token_mask: torch.Tensor  # (B, N) 1.0 for real sentence tokens, 0.0 for padding
+    sentence_ids: torch.Tensor  # (B, N) the sentence tokens themselves (for checks and FT(S))
+
+
+def encode(tokenizer, sentences: Sequence[TargetSentence], pad_id: int) -> Batch:
+    """Tokenise prefixes and sentences separately and concatenate the ids, so the sentence's ids
+    are the same for teacher and student whatever precedes them (the paper's pitfall 1)."""
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    rows = [(ids(s.teacher_prefix), ids(s.student_prefix), ids(s.text)) for s in sentences]
+    n = max(len(sentence) for _, _, sentence in rows)
+
+    def side(which: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        seqs = [row[which] + row[2] for row in rows]
+        width = max(len(s) for s in seqs)
+        ids_ = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        positions = torch.zeros((len(rows), n), dtype=torch.long)
+        for i, (seq, row) in enumerate(zip(seqs, rows)):
+            ids_[i, : len(seq)] = torch.tensor(seq)
+            mask[i, : len(seq)] = 1
+            # Logits at position p predict token p + 1: sentence token j is predicted at prefix + j - 1.
+            start = len(row[which]) - 1
+            positions[i] = torch.clamp(torch.arange(start, start + n), max=width - 1)
+        return ids_, mask, positions
+
+    teacher_ids, teacher_mask, teacher_positions = side(0)
+    student_ids, student_mask, student_positions = side(1)
+    token_mask = torch.zeros((len(rows), n))
+    sentence_ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
+    for i, (_, _, sentence) in enumerate(rows):
+        token_mask[i, : len(sentence)] = 1.0
+        sentence_ids[i, : len(sentence)] = torch.tensor(sentence)
+    return Batch(teacher_ids, teacher_mask, teacher_positions, student_ids, student_mask, student_positions,
+                 token_mask, sentence_ids)
+
+
+# -- the loss ------------------------------------------------------------------------------------
+
+
+def kl_per_token(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p_teacher || p_student) at each position, summed over the vocabulary.
+
+    teacher_logits, student_logits: (B, N, V) -> (B, N). Forward KL is cross-entropy to the
+    teacher's soft targets minus the teacher's entropy (paper Eq. 2, token-level reading).
+    """
+    teacher_logp = F.log_softmax(teacher_logits.float(), dim=-1)  # (B, N, V)
+    student_logp = F.log_softmax(student_logits.float(), dim=-1)  # (B, N, V)
+    return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)  # (B, N)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values (B, N) over positions where mask (B, N) is 1."""
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def sentence_logits(model, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Logits at the given per-row positions only: (B, N, V), not (B, T, V)."""
+    return model(input_ids=ids, attention_mask=mask, logits_to_keep=positions).logits
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SelfParamResult:
+    model: torch.nn.Module  # the adapted model: a PeftModel (LoRA) or the fine-tuned model
+    config: SelfParamConfig
+    losses: list[float] = field(default_factory=list)  # mean KL per optimiser step
+    steps: int = 0
+    seconds: float = 0.0
+    sentences: int = 0
+
+    def summary(self) -> dict:
+        return {
+            "config": asdict(self.config),
+            "steps": self.steps,
+            "seconds": round(self.seconds, 2),
+            "sentences": self.sentences,
+            "first_loss": round(self.losses[0], 5) if self.losses else None,
+            "last_loss": round(self.losses[-1], 5) if self.losses else None,
+        }
+
+
+class NullProgress:
+    """Progress sink that does nothing, so the loop never asks whether anyone is watching."""
+
+    def start(self, total_steps: int) -> None: ...
+
+    def step(self, loss: float) -> None: ...
+
+
+def train(
+    model,
+    tokenizer,
+    sentences: Sequence[TargetSentence],
+    config: SelfParamConfig = SelfParamConfig(),
+    progress=NullProgress(),
+) -> SelfParamResult:
+    """Alg. 1 of the paper on S = ``sentences``; returns the adapted model and the loss curve.
+
+    With LoRA, ``model`` is wrapped in place (PeftModel); with full fine-tuning it is trained in
+    place and a frozen copy is the teacher.
+    """
+    from accelerate import Accelerator
+
+    if not sentences:
+        raise ValueError("SELF-PARAM needs a non-empty target set")
+    torch.manual_seed(config.seed)
+    order = random.Random(config.seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    # Alg. 1, step 4: the student; step 3's teacher is the same weights without the adapters.
+    if config.full_finetune:
+        import copy
+
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        student = model
+    else:
+        from peft import LoraConfig, get_peft_model
+
+        student = get_peft_model(
+            model,
+            LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                       target_modules="all-linear", task_type="CAUSAL_LM"),
+        )
+        teacher = None
+    student.train()
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
+    student, optimizer = accelerator.prepare(student, optimizer)
+    if teacher is not None:
+        teacher = teacher.to(accelerator.device)
+
+    steps_per_epoch = math.ceil(len(sentences) / config.batch_size)
+    result = SelfParamResult(model=student, config=config, sentences=len(sentences))
+    progress.start(steps_per_epoch * config.epochs)
+    started = time.perf_counter()
+    for _ in range(config.epochs):
+        shuffled = list(sentences)
+        order.shuffle(shuffled)
+        for first in range(0, len(shuffled), config.batch_size):
+            batch = encode(tokenizer, shuffled[first : first + config.batch_size], pad_id)
+            batch = Batch(*(t.to(accelerator.device) for t in batch))
+            # Alg. 1, step 3: the teacher, with the experience in its prompt, under no_grad.
+            with torch.no_grad():
+                if teacher is None:
+                    with accelerator.unwrap_model(student).disable_adapter():
+                        teacher_logits = sentence_logits(
+                            student, batch.teacher_ids, batch.teacher_mask, batch.teacher_positions)
+                else:
+                    teacher_logits = sentence_logits(
+                        teacher, batch.teacher_ids, batch.teacher_mask, batch.teacher_positions)
+            # Alg. 1, step 5: KL(teacher with x || student without x) over the sentence tokens.
+            student_logits = sentence_logits(student, batch.student_ids, batch.student_mask, batch.student_positions)
+            loss = masked_mean(kl_per_token(teacher_logits, student_logits), batch.token_mask)
+            # Alg. 1, step 6: one optimiser step.
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(student.parameters(), config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.losses.append(loss.item())
+            result.steps += 1
+            progress.step(result.losses[-1])
+    result.seconds = time.perf_counter() - started
+    result.model = accelerator.unwrap_model(student).eval()
+    return result

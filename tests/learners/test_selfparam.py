@@ -1,0 +1,134 @@
+import math
+
+import pytest
+import torch
+
+from learners.selfparam import (
+    SelfParamConfig,
+    TargetSentence,
+    encode,
+    kl_per_token,
+    masked_mean,
+    render_sentence,
+    sentence_logits,
+    target_set,
+    train,
+)
+
+SYSTEM = "You are a helpful AI assistant."
+
+
+def teacher_system(experience: str) -> str:
+    return f"{SYSTEM}\nFacts you know about the user:\n- {experience}"
+
+
+@pytest.fixture
+def tiny(tiny_dir):
+    from agent.llm.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(tiny_dir, device="cpu")  # a fresh copy: training changes it
+    return backend.model, backend.tokenizer
+
+
+def test_a_sentence_is_what_the_chat_template_writes_after_the_prompt(tiny):
+    _, tokenizer = tiny
+    prefix, text = render_sentence(tokenizer, SYSTEM, "Where does Teodor work?", "Teodor works in Port Halvik.")
+    assert prefix.endswith("<|im_start|>user\n") and SYSTEM in prefix
+    assert text == "Where does Teodor work?<|im_end|>\n<|im_start|>assistant\nTeodor works in Port Halvik.<|im_end|>\n"
+    inference = tokenizer.apply_chat_template(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Where does Teodor work?"}],
+        tokenize=False, add_generation_prompt=True)
+    assert (prefix + text).startswith(inference)  # the student sees exactly the inference-time prompt
+
+
+def test_teacher_and_student_see_identical_sentence_ids(tiny):
+    _, tokenizer = tiny
+    sentences = target_set(tokenizer, SYSTEM, teacher_system, [
+        (1, "My brother Teodor is a ferry mechanic in Port Halvik.", "Where does Teodor work?", "In Port Halvik."),
+        (2, "My grandmother Ysolde plays the bandoneon.", "What does Ysolde play?", "Ysolde plays the bandoneon, a kind of concertina."),
+        (None, "", "Give me a tip for sleeping better.", "Keep a regular bedtime."),
+    ])
+    assert sentences[0].teacher_prefix != sentences[0].student_prefix
+    assert sentences[2].teacher_prefix == sentences[2].student_prefix  # replay: no experience
+    batch = encode(tokenizer, sentences, pad_id=tokenizer.pad_token_id)
+    for i, s in enumerate(sentences):
+        n = int(batch.token_mask[i].sum())
+        ids = batch.sentence_ids[i, :n]
+        assert ids.tolist() == tokenizer(s.text, add_special_tokens=False)["input_ids"]
+        # The token each kept logit predicts is the same sentence token on both sides.
+        assert torch.equal(batch.teacher_ids[i, batch.teacher_positions[i, :n] + 1], ids)
+        assert torch.equal(batch.student_ids[i, batch.student_positions[i, :n] + 1], ids)
+        teacher_len = len(tokenizer(s.teacher_prefix, add_special_tokens=False)["input_ids"])
+        assert batch.teacher_positions[i, 0] == teacher_len - 1
+
+
+def test_kl_direction_and_reduction_match_a_hand_computation():
+    teacher = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]]])  # (B=1, N=2, V=3)
+    student = torch.tensor([[[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]]])
+
+    def hand(t_logits, s_logits):
+        p = [math.exp(v) for v in t_logits]
+        q = [math.exp(v) for v in s_logits]
+        p = [v / sum(p) for v in p]
+        q = [v / sum(q) for v in q]
+        return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+    got = kl_per_token(teacher, student)
+    assert got.shape == (1, 2)
+    assert got[0, 0].item() == pytest.approx(hand(teacher[0, 0].tolist(), student[0, 0].tolist()), abs=1e-6)
+    assert got[0, 1].item() == pytest.approx(0.0, abs=1e-7)  # identical distributions
+    reverse = kl_per_token(student, teacher)[0, 0].item()
+    assert reverse == pytest.approx(hand(student[0, 0].tolist(), teacher[0, 0].tolist()), abs=1e-6)
+    assert abs(reverse - got[0, 0].item()) > 1e-3  # so a swapped direction would be caught
+    mask = torch.tensor([[1.0, 0.0]])
+    assert masked_mean(got, mask).item() == pytest.approx(got[0, 0].item())  # padding does not count
+
+
+def test_the_loss_is_zero_when_the_student_is_the_teacher(tiny):
+    model, tokenizer = tiny
+    replay = target_set(tokenizer, SYSTEM, teacher_system, [(None, "", "Name a colour.", "Blue is a colour.")] * 2)
+    batch = encode(tokenizer, replay, pad_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        teacher = sentence_logits(model, batch.teacher_ids, batch.teacher_mask, batch.teacher_positions)
+        student = sentence_logits(model, batch.student_ids, batch.student_mask, batch.student_positions)
+    assert masked_mean(kl_per_token(teacher, student), batch.token_mask).item() == pytest.approx(0.0, abs=1e-6)
+    # LoRA starts as the identity (B = 0), so the first step's loss on replay is zero too.
+    result = train(model, tokenizer, replay, SelfParamConfig(epochs=1, batch_size=2))
+    assert result.losses[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_training_pulls_the_student_towards_the_teacher(tiny):
+    model, tokenizer = tiny
+    pairs = [(1, "My dog is called Pimento and she is a greyhound.", q, a) for q, a in [
+        ("What is my dog called?", "Your dog is called Pimento."),
+        ("What breed is my dog?", "Your dog is a greyhound."),
+        ("Tell me about my dog.", "Your dog Pimento is a greyhound."),
+    ]]
+    sentences = target_set(tokenizer, SYSTEM, teacher_system, pairs)
+    result = train(model, tokenizer, sentences, SelfParamConfig(epochs=30, batch_size=3, lr=3e-3))
+    assert result.steps == 30 and len(result.losses) == 30
+    assert result.losses[0] > 0
+    assert sum(result.losses[-3:]) / 3 < 0.5 * sum(result.losses[:3]) / 3
+    summary = result.summary()
+    assert summary["config"]["lora_r"] == 16 and summary["sentences"] == 3
+
+
+def test_full_finetuning_uses_a_frozen_copy_as_teacher(tiny):
+    model, tokenizer = tiny
+    sentences = target_set(tokenizer, SYSTEM, teacher_system, [(1, "I live in Lisbon.", "Where do I live?", "You live in Lisbon.")])
+    before = [p.detach().clone() for p in model.parameters()]
+    result = train(model, tokenizer, sentences, SelfParamConfig(lora_r=0, epochs=5, batch_size=1, lr=1e-4))
+    assert result.model is model
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert result.losses[-1] < result.losses[0]
+
+
+def test_an_empty_target_set_is_refused(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match="non-empty"):
+        train(model, tokenizer, [], SelfParamConfig())
+
+
+def test_target_sentences_are_plain_values():
+    s = TargetSentence("a", "b", "c", 3)
+    assert s == TargetSentence("a", "b", "c", 3)
