@@ -111,6 +111,29 @@ def m004_model_versions_and_jobs(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_active_versions(db: sqlite3.Connection) -> None:
+    # Which version each base model serves, and every switch (for rollback and the audit trail).
+    db.execute("ALTER TABLE model_versions ADD COLUMN pruned_at TEXT")
+    db.execute(
+        """CREATE TABLE active_versions (
+            base_model TEXT PRIMARY KEY,
+            version TEXT NOT NULL REFERENCES model_versions(id),
+            switched_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE version_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            base_model TEXT NOT NULL,
+            version TEXT NOT NULL REFERENCES model_versions(id),
+            action TEXT NOT NULL CHECK (action IN ('promote', 'rollback')),
+            reason TEXT,
+            created_at TEXT NOT NULL
+        )"""
+    )
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -70,3 +70,25 @@ class Hit(Record):
     text: str
     score: float  # cosine similarity in [-1, 1]; higher is closer
     user: str
+
+
+class ModelVersion(Record):
+    """A model version: an immutable folder of weights (or a LoRA adapter) and its manifest."""
+
+    id: str  # "base" for the base model, then v1, v2, ...
+    parent: str | None
+    base_model: str  # the model spec the version was trained from
+    path: str  # its folder
+    learner: str | None  # None for the base
+    manifest: dict[str, Any]  # settings, consumed experiences and feedback, figures, gate decision
+    created_at: str
+    pruned_at: str | None = None  # its folder was deleted by the keep-policy
+
+
+class VersionEvent(Record):
+    id: int
+    base_model: str
+    version: str
+    action: Literal["promote", "rollback"]
+    reason: str | None = None
+    created_at: str

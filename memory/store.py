@@ -76,7 +76,8 @@ class Store:
                 finally:
                     self._depth = 0
 
-    def _rows(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query; SQLite failures become one StoreError line."""
         try:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
@@ -91,14 +92,14 @@ class Store:
         return thread
 
     def get_thread(self, thread_id: str) -> Thread:
-        rows = self._rows("SELECT * FROM threads WHERE id = ?", (thread_id,))
+        rows = self.query("SELECT * FROM threads WHERE id = ?", (thread_id,))
         if not rows:
             raise NotFound(f"no thread {thread_id!r}; `reverie log` lists threads")
         return Thread(**rows[0])
 
     def list_threads(self, user: str | None = None) -> list[Thread]:
         where, params = _where(user=user)
-        return [Thread(**r) for r in self._rows(f"SELECT * FROM threads {where} ORDER BY created_at", params)]
+        return [Thread(**r) for r in self.query(f"SELECT * FROM threads {where} ORDER BY created_at", params)]
 
     # -- turns ---------------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class Store:
         )
 
     def get_turn(self, turn_id: int) -> Turn:
-        rows = self._rows("SELECT * FROM turns WHERE id = ?", (turn_id,))
+        rows = self.query("SELECT * FROM turns WHERE id = ?", (turn_id,))
         if not rows:
             raise NotFound(f"no turn {turn_id}; `reverie log` shows turn ids")
         return Turn(**rows[0])
@@ -141,7 +142,7 @@ class Store:
         """Turns oldest first; with ``limit``, the most recent ``limit`` of them."""
         where, params = _where(thread_id=thread_id, user=user)
         sql = f"SELECT * FROM turns {where} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
-        rows = self._rows(sql, (*params, limit) if limit else params)
+        rows = self.query(sql, (*params, limit) if limit else params)
         return [Turn(**r) for r in reversed(rows)]
 
     # -- feedback ------------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Store:
 
     def list_feedback(self, turn_id: int | None = None, user: str | None = None) -> list[Feedback]:
         where, params = _where(turn_id=turn_id, user=user)
-        rows = self._rows(f"SELECT * FROM feedback {where} ORDER BY id", params)
+        rows = self.query(f"SELECT * FROM feedback {where} ORDER BY id", params)
         return [Feedback(**{**r, "payload": json.loads(r["payload"]) if r["payload"] else None}) for r in rows]
 
     # -- experiences ---------------------------------------------------------------------
@@ -199,7 +200,7 @@ class Store:
         )
 
     def get_experience(self, experience_id: int) -> Experience:
-        rows = self._rows("SELECT * FROM experiences WHERE id = ?", (experience_id,))
+        rows = self.query("SELECT * FROM experiences WHERE id = ?", (experience_id,))
         if not rows:
             raise NotFound(f"no experience {experience_id}; `reverie memory list` shows ids")
         return Experience(**rows[0])
@@ -211,7 +212,7 @@ class Store:
         if statuses:
             where += (" AND" if where else "WHERE") + f" status IN ({', '.join('?' * len(statuses))})"
             params = (*params, *statuses)
-        return [Experience(**r) for r in self._rows(f"SELECT * FROM experiences {where} ORDER BY id", params)]
+        return [Experience(**r) for r in self.query(f"SELECT * FROM experiences {where} ORDER BY id", params)]
 
     def set_experience_status(self, experience_id: int, status: ExperienceStatus) -> Experience:
         """Move an experience along short_term -> consolidated, or to forgotten (never recalled again).

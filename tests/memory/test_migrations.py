@@ -7,7 +7,8 @@ from memory.db import connect
 from memory.migrations import MIGRATIONS, migrate
 from memory.store import Store
 
-TABLES = {"threads", "turns", "feedback", "experiences", "model_versions", "jobs", "_migrations"}
+TABLES = {"threads", "turns", "feedback", "experiences", "model_versions", "jobs", "active_versions",
+          "version_events", "_migrations"}
 
 
 def tables(conn):
