@@ -32,8 +32,19 @@ from pydantic import BaseModel
 from agent.errors import InvalidInput, ReverieError
 from agent.settings import Settings, load_settings
 from memory.db import store_error
-from memory.records import Experience, ExperienceStatus, Feedback, FeedbackKind, Hit, NewTurn, Thread, Turn
+from memory.records import (
+    Experience,
+    ExperienceStatus,
+    Feedback,
+    FeedbackKind,
+    Hit,
+    ModelVersion,
+    NewTurn,
+    Thread,
+    Turn,
+)
 from memory.store import Store
+from memory.versions import Versions
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +92,7 @@ class Agent:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store.open(settings.home, settings.db_timeout_s)
+        self.versions = Versions(self.store, settings.home / "versions")
         self._backend = None
         self._graph = None
         self._graph_lock = threading.Lock()
@@ -121,20 +133,39 @@ class Agent:
         return self._backend
 
     def _load_backend(self) -> None:
+        """Load the active version of the configured base model (the base itself until a promote)."""
         if self._backend is not None:  # loaded by an earlier call queued on the model thread
             return
         import torch
         import transformers
 
-        from agent.llm import load_backend
+        from agent.llm.transformers_backend import TransformersBackend
 
         transformers.utils.logging.disable_progress_bar()
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         s = self.settings
-        self._backend = load_backend(
-            s.model, models_dir=s.models_path, device=s.device, dtype=s.dtype, max_context=s.context_window
+        base = self._ensure_base()
+        active = self.versions.active(s.model)
+        self._backend = TransformersBackend(
+            active.path if active.parent else base, name=s.model, version=active.id,
+            device=s.device, dtype=s.dtype, max_context=s.context_window,
         )
+
+    def _ensure_base(self):
+        """Register the configured base model as the root of its version line; returns its source."""
+        from agent.llm import resolve_model
+
+        base = resolve_model(self.settings.model, self.settings.models_path)
+        self.versions.ensure_base(self.settings.model, base)
+        return base
+
+    def _sync_version(self) -> None:
+        """Serve the active version, if another process (or this one) promoted or rolled back."""
+        active = self.versions.active(self.settings.model)
+        if self._backend is not None and active.id != self._backend.version:
+            source = active.path if active.parent else self.versions.get(active.id).path
+            self._backend.reload(source, active.id)
 
     @property
     def graph(self):
@@ -239,6 +270,7 @@ class Agent:
         return graph, context, thread, state_in
 
     def _turn(self, graph, context, thread: Thread, state_in: dict) -> Reply:
+        self._sync_version()
         config = {"configurable": {"thread_id": thread.id}}
         locks = self.settings.home / "locks"
         locks.mkdir(exist_ok=True)
@@ -347,6 +379,42 @@ class Agent:
     def reindex(self) -> int:
         """Rebuild episodic memory from the log; returns how many entries it holds."""
         return self.on_model_thread(self.store.reindex)
+
+    # -- model versions --------------------------------------------------------------------
+
+    def models(self) -> list[ModelVersion]:
+        """The versions of the configured base model, oldest first."""
+        self._ensure_base()
+        return self.versions.list(self.settings.model)
+
+    def model(self, version_id: str) -> ModelVersion:
+        return self.versions.get(version_id)
+
+    def active_model(self) -> ModelVersion:
+        self._ensure_base()
+        return self.versions.active(self.settings.model)
+
+    def promote(self, version_id: str, reason: str | None = None) -> ModelVersion:
+        """Serve ``version_id`` from the next turn on, here and in every process on this home."""
+        version = self.versions.get(version_id)
+        if version.base_model != self.settings.model:
+            raise InvalidInput(f"{version_id} belongs to {version.base_model}, not to {self.settings.model}")
+        return self.versions.promote(version_id, reason)
+
+    def rollback(self, to: str | None = None, reason: str | None = None) -> ModelVersion:
+        """Serve ``to`` (default: the active version's parent) from the next turn on."""
+        self._ensure_base()
+        return self.versions.rollback(self.settings.model, to, reason)
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        return self.versions.diff(a, b)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete the weights of old versions (never the active one, its parent or the base)."""
+        if keep < 0:
+            raise InvalidInput("keep must be 0 or more")
+        self._ensure_base()
+        return self.versions.prune(self.settings.model, keep)
 
     # -- reading the log -----------------------------------------------------------------
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     recall_k: int = Field(4, ge=1, le=32, description="memories recalled per turn, at most")
     recall_min_score: float = Field(0.3, ge=-1.0, le=1.0, description="cosine similarity a memory needs")
 
+    # Model versions
+    keep_versions: int = Field(5, ge=0, description="versions whose weights prune keeps (plus active, parent, base)")
+
     # Storage
     db_timeout_s: float = Field(10.0, gt=0, description="how long to wait for another process's write lock")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
@@ -57,6 +58,15 @@ def load_pretrained(source: str | Path, device: torch.device, dtype: torch.dtype
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
     return tokenizer, model
+
+
+def _merge_adapter(model, adapter_dir: str | Path):
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().eval()
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot apply the adapter in {adapter_dir}: {exc}") from exc
 
 
 def _from_pretrained(source: str | Path, dtype: torch.dtype, local_files_only: bool):
@@ -115,7 +125,13 @@ class TransformersBackend:
     # -- loading -------------------------------------------------------------------------
 
     def _load(self, source: str | Path, version: str) -> None:
-        tokenizer, model = load_pretrained(source, self._device, self._dtype)
+        adapter = Path(source) / "adapter_config.json"
+        if adapter.is_file():  # a LoRA version: its base, with the adapter merged in for speed
+            base = json.loads(adapter.read_text())["base_model_name_or_path"]
+            tokenizer, model = load_pretrained(base, self._device, self._dtype)
+            model = _merge_adapter(model, source)
+        else:
+            tokenizer, model = load_pretrained(source, self._device, self._dtype)
         window = getattr(model.config, "max_position_embeddings", None) or 2048
         with self._swap:  # a turn in flight keeps the objects it already holds
             self.tokenizer, self.model = tokenizer, model

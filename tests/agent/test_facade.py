@@ -107,12 +107,29 @@ def test_a_failed_turn_keeps_what_the_user_said(tiny_agent, monkeypatch):
     assert (kept.role, kept.content) == ("user", "Please remember this sentence.")
 
 
-def test_a_reloaded_model_answers_the_next_turn(tiny_agent, tiny_dir_b):
-    assert tiny_agent.chat("hi").model_version == "base"
-    tiny_agent.backend.reload(tiny_dir_b, "v1")
-    reply = tiny_agent.chat("hi")
-    assert reply.model_version == "v1"
-    assert tiny_agent.log()[-1].model_version == "v1"
+def test_a_promoted_version_serves_the_next_turn_and_rollback_restores(home, tiny_agent, tiny_dir, tiny_dir_b):
+    import shutil
+
+    first = tiny_agent.chat("hi")
+    assert first.model_version == "base"
+
+    def copy_weights(folder):
+        for item in tiny_dir_b.iterdir():
+            shutil.copy(item, folder / item.name)
+
+    # Another agent on the same home (as the nightly learner would be) makes and promotes v1.
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=8) as other:
+        version = other.versions.create(parent="base", learner="test", manifest={"note": "other weights"},
+                                        write=copy_weights)
+        other.promote(version.id, reason="test")
+    second = tiny_agent.chat("hi")
+    assert second.model_version == "v1" == tiny_agent.log()[-1].model_version
+    assert [v.id for v in tiny_agent.models()] == ["base", "v1"]
+    assert tiny_agent.active_model().id == "v1"
+
+    tiny_agent.rollback(reason="test")
+    again = tiny_agent.chat("hi")
+    assert again.model_version == "base" and again.text == first.text  # greedy: the very same answer
 
 
 def test_search_and_export(tiny_agent):

@@ -95,3 +95,25 @@ def test_unloadable_models_are_one_model_error(tmp_path, models_dir, tiny_dir):
     (plain / "chat_template.jinja").unlink()
     with pytest.raises(ModelError, match="no chat template"):
         load_backend(str(plain), models_dir=models_dir)
+
+
+def test_a_lora_version_loads_merged_and_rollback_restores_identical_outputs(tiny_dir, tmp_path):
+    from learners.selfparam import SelfParamConfig, target_set, train
+
+    backend = TransformersBackend(tiny_dir, device="cpu")
+    prompt = backend.render(HELLO)
+    base_logits = backend.logits(prompt)
+    trainee = TransformersBackend(tiny_dir, device="cpu")
+    sentences = target_set(trainee.tokenizer, "Sys.", lambda x: f"Sys. {x}",
+                           [(1, "My dog is Rex.", "Who is my dog?", "Your dog is Rex.")])
+    trained = train(trainee.model, trainee.tokenizer, sentences, SelfParamConfig(epochs=3, batch_size=1, lr=1e-2)).model
+    trained.save_pretrained(tmp_path / "v1")  # adapter_config.json + adapter weights
+    with torch.inference_mode():
+        expected = trained(input_ids=torch.tensor([backend.tokenizer(prompt, add_special_tokens=False)["input_ids"]])).logits[0, -1:]
+
+    backend.reload(tmp_path / "v1", "v1")
+    assert backend.version == "v1"
+    assert torch.allclose(backend.logits(prompt), expected, atol=1e-4)
+    assert not torch.allclose(backend.logits(prompt), base_logits)
+    backend.reload(tiny_dir, "base")
+    assert torch.equal(backend.logits(prompt), base_logits)  # rollback: bit-identical outputs
