@@ -1,0 +1,249 @@
+"""QA synthesis for SELF-PARAM's target set: questions about an experience, answered by the model
+that sees it, kept only when they pass a self-check.
+
+SELF-PARAM (arXiv 2410.00487) asks a strong generator for many diverse QA pairs per context. Our
+generator is usually the 135M model itself, which writes mostly off-target or malformed
+questions (selfparam_feasibility.md: 1 usable pair per fact from a greedy list). So:
+  1. the experience is split into sentences, and for each the generator samples several
+     questions (one prompt, many samples); any backend can generate, a bigger one included;
+  2. parsing accepts the shapes small models write (numbered, bulleted, "Q:", "Question 2.");
+  3. the answerer (the model being trained, with the experience in its prompt: SELF-PARAM's
+     teacher) answers each question; its first sentence is the answer, in its own style;
+  4. a self-check keeps a pair only if the question is about the experience, does not give its
+     answer away, and the answer's content is supported by the experience;
+  5. near-duplicate questions are dropped, and a sentence no kept pair covers is recited back
+     ("What did I tell you about Teodor?" -> the sentence, in the second person), so every fact
+     of the experience reaches the target set.
+The report says how many candidates each stage kept, and why the others were dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent.llm.protocol import Backend, GenerationOptions
+from learners.metrics import normalize_answer
+
+# -- config ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    samples: int = 6  # sampled generations per sentence of the experience
+    temperature: float = 0.9  # sampling temperature of the question generator
+    top_p: float = 0.95
+    question_tokens: int = 48  # generation budget for a batch of questions
+    answer_tokens: int = 40  # generation budget for an answer (the first sentence is kept)
+    max_pairs: int = 8  # kept pairs per experience, at most
+    min_support: float = 0.6  # share of the answer's content words found in the experience or question
+    max_overlap: float = 0.8  # word Jaccard above which two questions are duplicates
+    recite_uncovered: bool = True  # add a recitation pair for a sentence no kept pair covers
+    seed: int = 0
+
+
+QUESTION_PROMPT = "Write a question that this sentence answers.\n\nSentence: {sentence}\n\nQuestion:"
+
+
+@dataclass(frozen=True)
+class QAPair:
+    question: str
+    answer: str
+    sentence: int  # index of the experience sentence it was written from
+    support: float  # share of the answer's content words that the experience or question holds
+    recited: bool = False
+
+
+@dataclass
+class SynthesisReport:
+    sentences: int = 0
+    generated: int = 0  # sampled generations
+    parsed: int = 0  # distinct questions parsed out of them
+    kept: int = 0
+    recited: int = 0
+    rejected: Counter = field(default_factory=Counter)  # reason -> count
+    coverage: float = 0.0  # share of the experience's content words found in kept answers
+
+    def as_dict(self) -> dict:
+        return {"sentences": self.sentences, "generated": self.generated, "parsed": self.parsed,
+                "kept": self.kept, "recited": self.recited, "rejected": dict(self.rejected),
+                "coverage": round(self.coverage, 3)}
+
+
+# -- text helpers -------------------------------------------------------------------------------
+
+_STOP = set(
+    "a an the and or but if of to in on at by for with from as into about over after before under "
+    "is are was were be been being am do does did doing have has had having will would can could "
+    "should may might must shall this that these those there here it its i me my mine you your "
+    "yours we us our ours he him his she her hers they them their theirs what which who whom whose "
+    "where when why how not no yes so than then too very just also still only all any each some "
+    "every much many more most other such one called named tell told know said".split()
+)
+_META = re.compile(r"\b(this|the|that) (sentence|text|passage|context|paragraph|statement)\b|\banswer\b", re.I)
+_LEAD = re.compile(r"^\s*(?:\d+\s*[.)]|[-*•]|q(?:uestion)?\s*\d*\s*[:.)])\s*", re.I)
+_SECOND_PERSON = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
+                  "we": "you", "us": "you", "our": "your", "ours": "yours", "am": "are", "i'm": "you're",
+                  "i've": "you've", "i'll": "you'll", "i'd": "you'd", "we're": "you're"}
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    """Normalised, crudely stemmed words that carry meaning (names, numbers, nouns, verbs)."""
+    return {_stem(w) for w in normalize_answer(text).split() if w not in _STOP}
+
+
+def parse_questions(text: str, max_words: int = 25) -> list[str]:
+    """Questions a small model wrote, in whatever list shape it chose; in order, without repeats."""
+    found: list[str] = []
+    for line in text.splitlines():
+        for piece in re.split(r"(?<=\?)\s+", line):  # several questions on one line
+            question = _LEAD.sub("", piece).strip().strip('"').strip()
+            if question.endswith("?") and 3 <= len(question.split()) <= max_words and question not in found:
+                found.append(question)
+    return found
+
+
+def first_sentence(text: str) -> str:
+    sentences = split_sentences(text)
+    return sentences[0] if sentences else ""
+
+
+def second_person(sentence: str) -> str:
+    """'My brother lives in Lisbon.' -> 'Your brother lives in Lisbon.' (the assistant's voice)."""
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        swapped = _SECOND_PERSON.get(word.lower())
+        if swapped is None:
+            return word
+        return swapped.capitalize() if word[0].isupper() and match.start() == 0 else swapped
+
+    return re.sub(r"\b[\w']+\b", swap, sentence)
+
+
+def topic(sentence: str) -> str:
+    """The first name-like phrase of a sentence (capitalised words after its first word), if any."""
+    words = re.findall(r"[\w'-]+", sentence)
+    names: list[str] = []
+    for word in words[1:]:
+        if word[:1].isupper() and word.lower() not in _SECOND_PERSON:
+            names.append(word)
+        elif names:
+            break
+    return " ".join(names)
+
+
+# -- the self-check -----------------------------------------------------------------------------
+
+
+def check_pair(experience: str, question: str, answer: str, min_support: float) -> tuple[str | None, float]:
+    """Why a pair fails (None if it passes), and the answer's support by experience and question."""
+    about = content_words(experience)
+    asked, said = content_words(question), content_words(answer)
+    if _META.search(question):
+        return "meta question", 0.0
+    if not asked & about:
+        return "not about the experience", 0.0
+    if not said:
+        return "empty answer", 0.0
+    support = len(said & (about | asked)) / len(said)
+    if support < min_support:
+        return "answer not supported by the experience", support
+    if not (said & about) - asked:
+        return "answer adds nothing the question lacks", support
+    return None, support
+
+
+def _jaccard(a: str, b: str) -> float:
+    x, y = set(normalize_answer(a).split()), set(normalize_answer(b).split())
+    return len(x & y) / max(1, len(x | y))
+
+
+# -- the recipe ---------------------------------------------------------------------------------
+
+
+def synthesize(
+    generator: Backend,
+    answerer: Backend,
+    experience: str,
+    *,
+    system_prompt: str,
+    teacher_system: Callable[[str], str],
+    config: SynthesisConfig = SynthesisConfig(),
+) -> tuple[list[QAPair], SynthesisReport]:
+    """QA pairs about ``experience`` in the answerer's own words, and a report of the yield."""
+    report = SynthesisReport()
+    sentences = split_sentences(experience)
+    report.sentences = len(sentences)
+
+    # 1-2. Sample questions per sentence and parse them.
+    candidates: list[tuple[int, str]] = []
+    sampling = GenerationOptions(max_new_tokens=config.question_tokens, temperature=config.temperature,
+                                 top_p=config.top_p, seed=config.seed)
+    for index, sentence in enumerate(sentences):
+        prompts = [[{"role": "user", "content": QUESTION_PROMPT.format(sentence=sentence)}]] * config.samples
+        outputs = generator.generate_batch(prompts, sampling)
+        report.generated += len(outputs)
+        seen: list[str] = []
+        for output in outputs:
+            seen += [q for q in parse_questions(output.text) if q not in seen]
+        candidates += [(index, q) for q in seen]
+    report.parsed = len(candidates)
+
+    # 3. The teacher answers: the answerer with the experience in its system prompt, greedy.
+    teacher = {"role": "system", "content": teacher_system(experience)}
+    answers = answerer.generate_batch(
+        [[teacher, {"role": "user", "content": q}] for _, q in candidates],
+        GenerationOptions(max_new_tokens=config.answer_tokens),
+    ) if candidates else []
+
+    # 4-5. Self-check, then drop near-duplicates, keeping the best supported first.
+    passed: list[QAPair] = []
+    for (index, question), generation in zip(candidates, answers):
+        answer = first_sentence(generation.text)
+        reason, support = check_pair(experience, question, answer, config.min_support)
+        if reason:
+            report.rejected[reason] += 1
+        else:
+            passed.append(QAPair(question, answer, index, round(support, 3)))
+    kept: list[QAPair] = []
+    for pair in sorted(passed, key=lambda p: -p.support):
+        if any(_jaccard(pair.question, k.question) > config.max_overlap for k in kept):
+            report.rejected["duplicate"] += 1
+        elif len(kept) >= config.max_pairs:
+            report.rejected["over max_pairs"] += 1
+        else:
+            kept.append(pair)
+
+    # 5. Every sentence reaches S: recite the ones no kept pair came from.
+    if config.recite_uncovered:
+        covered = {p.sentence for p in kept}
+        for index, sentence in enumerate(sentences):
+            if index not in covered:
+                subject = topic(sentence)
+                question = f"What did I tell you about {subject}?" if subject else "What did I tell you?"
+                kept.append(QAPair(question, second_person(sentence), index, 1.0, recited=True))
+                report.recited += 1
+    report.kept = len(kept)
+    experience_words = content_words(experience)
+    said = set().union(*(content_words(p.answer) for p in kept)) if kept else set()
+    report.coverage = len(experience_words & said) / max(1, len(experience_words))
+    return kept, report
+
+
+def qa_rows(experience_id: int, experience: str, pairs: Sequence[QAPair]) -> list[tuple[int, str, str, str]]:
+    """Rows for ``selfparam.target_set``."""
+    return [(experience_id, experience, p.question, p.answer) for p in pairs]

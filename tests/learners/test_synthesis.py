@@ -1,0 +1,109 @@
+import pytest
+
+from agent.llm.protocol import Generation
+from learners.synthesis import (
+    SynthesisConfig,
+    check_pair,
+    parse_questions,
+    qa_rows,
+    second_person,
+    split_sentences,
+    synthesize,
+    topic,
+)
+
+EXPERIENCE = "My brother Teodor works as a ferry mechanic in Port Halvik. His greyhound is called Pimento."
+
+
+@pytest.mark.parametrize(
+    "output, expected",
+    [
+        ("1. Where does Teodor work?\n2) What is his dog called?", ["Where does Teodor work?", "What is his dog called?"]),
+        ("Q: Where does Teodor work?\nA: Port Halvik", ["Where does Teodor work?"]),
+        ("Question 2: Who is Pimento? - What breed is Pimento?", ["Who is Pimento?", "What breed is Pimento?"]),
+        ("- Where does Teodor work?\n* Where does Teodor work?", ["Where does Teodor work?"]),
+        ('"Where does Teodor work?"', ["Where does Teodor work?"]),
+        ("Teodor works in Port Halvik.", []),  # no question
+        ("Why?", []),  # too short
+        ("What " + "very " * 40 + "long?", []),  # too long
+        ("", []),
+        ("Where does Teodor", []),  # truncated mid-question
+    ],
+)
+def test_parse_questions_takes_what_small_models_write(output, expected):
+    assert parse_questions(output) == expected
+
+
+@pytest.mark.parametrize(
+    "question, answer, reason",
+    [
+        ("Where does Teodor work?", "Teodor works in Port Halvik.", None),
+        ("What does this sentence answer?", "Port Halvik.", "meta question"),
+        ("What is the capital of France?", "Paris is the capital of France.", "not about the experience"),
+        ("Is Teodor a ferry mechanic in Port Halvik?", "Teodor is a ferry mechanic in Port Halvik.",
+         "answer adds nothing the question lacks"),
+        ("Where does Teodor work?", "Teodor works at a bakery in Oslo near the fjord.", "answer not supported by the experience"),
+        ("Where does Teodor work?", "", "empty answer"),
+    ],
+)
+def test_the_self_check(question, answer, reason):
+    assert check_pair(EXPERIENCE, question, answer, min_support=0.6)[0] == reason
+
+
+def test_text_helpers():
+    assert split_sentences(EXPERIENCE) == ["My brother Teodor works as a ferry mechanic in Port Halvik.",
+                                           "His greyhound is called Pimento."]
+    assert second_person("My sister and I live in Lisbon; I'm happy.") == "Your sister and you live in Lisbon; you're happy."
+    assert topic("My brother Teodor works in Port Halvik.") == "Teodor"
+    assert topic("My best friend Marguerite Vasko is getting married.") == "Marguerite Vasko"
+    assert topic("It rains.") == ""
+
+
+class ScriptedBackend:
+    """A fake model that replies from a script: for testing the pipeline's control flow only."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.calls = []
+
+    def generate_batch(self, conversations, options):
+        self.calls.append((conversations, options))
+        return [Generation(self.reply(c), 10, 10, "stop") for c in conversations]
+
+
+def test_synthesis_keeps_checked_pairs_and_recites_uncovered_sentences():
+    questions = {
+        0: "1. Where does Teodor work?\n2. Where does Teodor work?\n3. What does this sentence say?",
+        1: "What is the capital of France?",
+    }
+    generator = ScriptedBackend(lambda c: questions[0] if "Teodor" in c[-1]["content"] else questions[1])
+    answers = {"Where does Teodor work?": "Teodor works in Port Halvik. He loves it.",
+               "What does this sentence say?": "It says things.",
+               "What is the capital of France?": "Paris."}
+    answerer = ScriptedBackend(lambda c: answers[c[-1]["content"]])
+    pairs, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.",
+                               teacher_system=lambda x: f"Sys. Facts: {x}", config=SynthesisConfig(samples=2))
+
+    assert [(p.question, p.answer, p.recited) for p in pairs] == [
+        ("Where does Teodor work?", "Teodor works in Port Halvik.", False),  # first sentence only
+        ("What did I tell you about Pimento?", "His greyhound is called Pimento.", True),
+    ]
+    assert report.as_dict() == {
+        "sentences": 2, "generated": 4, "parsed": 3, "kept": 2, "recited": 1,
+        "rejected": {"meta question": 1, "not about the experience": 1},
+        "coverage": 0.667,  # brother, ferry and mechanic are in no kept answer
+    }
+    # The teacher sees the experience; the generator samples.
+    assert all(c[0] == {"role": "system", "content": f"Sys. Facts: {EXPERIENCE}"} for c in answerer.calls[0][0])
+    assert generator.calls[0][1].temperature == 0.9
+    assert qa_rows(7, EXPERIENCE, pairs)[0] == (7, EXPERIENCE, "Where does Teodor work?", "Teodor works in Port Halvik.")
+
+
+def test_near_duplicate_questions_and_the_cap():
+    generator = ScriptedBackend(lambda c: "Where does Teodor work now?\nWhere does Teodor work?\nWho is Teodor?")
+    answerer = ScriptedBackend(lambda c: "Teodor is a ferry mechanic in Port Halvik.")
+    one_sentence = "My brother Teodor works as a ferry mechanic in Port Halvik."
+    pairs, report = synthesize(generator, answerer, one_sentence, system_prompt="Sys.", teacher_system=str,
+                               config=SynthesisConfig(samples=1, max_pairs=1, max_overlap=0.7, recite_uncovered=False))
+    assert len(pairs) == 1 and report.recited == 0
+    assert report.rejected["duplicate"] + report.rejected["over max_pairs"] == 2
