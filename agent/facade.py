@@ -145,12 +145,16 @@ class Agent:
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         s = self.settings
-        base = self._ensure_base()
+        self._ensure_base()
         active = self.versions.active(s.model)
         self._backend = TransformersBackend(
-            active.path if active.parent else base, name=s.model, version=active.id,
+            self._weights_of(active), name=s.model, version=active.id,
             device=s.device, dtype=s.dtype, max_context=s.context_window,
         )
+
+    def _weights_of(self, version: ModelVersion):
+        """Where a version's weights are; the base is resolved afresh (models_dir may have moved)."""
+        return version.path if version.parent else self._ensure_base()
 
     def _ensure_base(self):
         """Register the configured base model as the root of its version line; returns its source."""
@@ -164,8 +168,7 @@ class Agent:
         """Serve the active version, if another process (or this one) promoted or rolled back."""
         active = self.versions.active(self.settings.model)
         if self._backend is not None and active.id != self._backend.version:
-            source = active.path if active.parent else self.versions.get(active.id).path
-            self._backend.reload(source, active.id)
+            self._backend.reload(self._weights_of(active), active.id)
 
     @property
     def graph(self):

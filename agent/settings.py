@@ -91,7 +91,9 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(p) for p in error["loc"]) or "settings"
-        source = _source_of(key, flags, env_keys, file_values, root)
+        origin = _origin(key, flags, env_keys, file_values)
+        source = {"flag": "from a flag", "env": f"from REVERIE_{key.upper()}",
+                  "file": f"from {root / CONFIG_FILE}", "default": "default"}[origin]
         raise ConfigError(f"bad setting {key} ({source}): {error['msg']}") from exc
 
 
@@ -113,25 +115,18 @@ def read_config_file(home: Path) -> dict[str, Any]:
 
 def setting_sources(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:
     """Where each resolved value came from: default, file, env or flag (for `config show`)."""
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    env_keys = {name for name in Settings.model_fields if f"REVERIE_{name.upper()}" in os.environ}
     file_values = read_config_file(settings.home)
-    sources = {}
-    for name in Settings.model_fields:
-        if overrides.get(name) is not None:
-            sources[name] = "flag"
-        elif f"REVERIE_{name.upper()}" in os.environ:
-            sources[name] = "env"
-        elif name in file_values:
-            sources[name] = "file"
-        else:
-            sources[name] = "default"
-    return sources
+    return {name: _origin(name, flags, env_keys, file_values) for name in Settings.model_fields}
 
 
-def _source_of(key: str, flags: dict, env_keys: set[str], file_values: dict, home: Path) -> str:
+def _origin(key: str, flags: dict, env_keys: set[str], file_values: dict) -> str:
+    """The precedence, written once: flag > env > file > default."""
     if key in flags:
-        return "from a flag"
+        return "flag"
     if key in env_keys:
-        return f"from REVERIE_{key.upper()}"
+        return "env"
     if key in file_values:
-        return f"from {home / CONFIG_FILE}"
+        return "file"
     return "default"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.llm.protocol import Backend, GenerationOptions
@@ -243,7 +243,3 @@ def synthesize(
     report.coverage = len(experience_words & said) / max(1, len(experience_words))
     return kept, report
 
-
-def qa_rows(experience_id: int, experience: str, pairs: Sequence[QAPair]) -> list[tuple[int, str, str, str]]:
-    """Rows for ``selfparam.target_set``."""
-    return [(experience_id, experience, p.question, p.answer) for p in pairs]

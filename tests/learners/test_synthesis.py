@@ -5,7 +5,6 @@ from learners.synthesis import (
     SynthesisConfig,
     check_pair,
     parse_questions,
-    qa_rows,
     second_person,
     split_sentences,
     synthesize,
@@ -96,7 +95,6 @@ def test_synthesis_keeps_checked_pairs_and_recites_uncovered_sentences():
     # The teacher sees the experience; the generator samples.
     assert all(c[0] == {"role": "system", "content": f"Sys. Facts: {EXPERIENCE}"} for c in answerer.calls[0][0])
     assert generator.calls[0][1].temperature == 0.9
-    assert qa_rows(7, EXPERIENCE, pairs)[0] == (7, EXPERIENCE, "Where does Teodor work?", "Teodor works in Port Halvik.")
 
 
 def test_near_duplicate_questions_and_the_cap():
