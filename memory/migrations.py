@@ -134,6 +134,74 @@ def m005_active_versions(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m006_probes_and_learn_runs(db: sqlite3.Connection) -> None:
+    # Probe questions are set aside per experience before anything is trained on it, and are
+    # never trained on; every learn run scores them on the version it made (retention over time).
+    db.execute(
+        """CREATE TABLE probes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            experience_id INTEGER NOT NULL REFERENCES experiences(id),
+            question TEXT NOT NULL,
+            answers TEXT NOT NULL,  -- JSON list of acceptable short answers
+            kind TEXT NOT NULL CHECK (kind IN ('recall', 'near_miss')),
+            origin TEXT NOT NULL CHECK (origin IN ('given', 'synthesized')),
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX probes_by_experience ON probes(experience_id)")
+    db.execute(
+        """CREATE TABLE learn_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            base_model TEXT NOT NULL,
+            parent TEXT NOT NULL REFERENCES model_versions(id),  -- active when the run started
+            version TEXT REFERENCES model_versions(id),  -- the candidate it made, if any
+            promoted INTEGER NOT NULL DEFAULT 0,
+            report TEXT,  -- JSON: what Agent.learn returned
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE trained_on (
+            run_id INTEGER NOT NULL REFERENCES learn_runs(id),
+            experience_id INTEGER NOT NULL REFERENCES experiences(id),
+            role TEXT NOT NULL CHECK (role IN ('new', 'rehearsed')),
+            PRIMARY KEY (run_id, experience_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE probe_results (
+            run_id INTEGER NOT NULL REFERENCES learn_runs(id),
+            probe_id INTEGER NOT NULL REFERENCES probes(id),
+            version TEXT NOT NULL REFERENCES model_versions(id),
+            answer TEXT NOT NULL,
+            contains REAL NOT NULL,
+            f1 REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, probe_id, version)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE training_pairs (  -- an experience's target-set pairs, reused when rehearsed
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            experience_id INTEGER NOT NULL REFERENCES experiences(id),
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            recited INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX training_pairs_by_experience ON training_pairs(experience_id)")
+    db.execute(
+        """CREATE TABLE general_results (  -- general ability of a version, measured once
+            version TEXT PRIMARY KEY REFERENCES model_versions(id),
+            figures TEXT NOT NULL,  -- JSON: general-question contains, chat-text perplexity
+            created_at TEXT NOT NULL
+        )"""
+    )
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

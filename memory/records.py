@@ -92,3 +92,45 @@ class VersionEvent(Record):
     action: Literal["promote", "rollback"]
     reason: str | None = None
     created_at: str
+
+
+ProbeKind = Literal["recall", "near_miss"]
+
+
+class Probe(Record):
+    """A question set aside for an experience, never trained on, scored after every learn run.
+
+    ``recall`` probes ask for the experience's content (answers: acceptable short answers);
+    ``near_miss`` probes ask for something the experience does not say (knowledge pollution).
+    """
+
+    id: int
+    experience_id: int
+    question: str
+    answers: list[str]
+    kind: ProbeKind
+    origin: Literal["given", "synthesized"]
+    created_at: str
+
+
+class ProbeResult(Record):
+    run_id: int
+    probe_id: int
+    version: str
+    answer: str
+    contains: float
+    f1: float
+    created_at: str
+
+
+class LearnRun(Record):
+    """One consolidation ("night"): the version it started from, what it made, whether it was promoted."""
+
+    id: int
+    base_model: str
+    parent: str
+    version: str | None
+    promoted: bool
+    report: dict[str, Any] | None
+    started_at: str
+    finished_at: str | None

@@ -1,0 +1,194 @@
+"""Probes, learn runs and their scores: what the weights hold, per experience and version, over time.
+
+Each learn run (a "night") is recorded with the version it started from and the candidate it
+made. Probe results are scored on the candidate, so a refused candidate's figures stay on record
+too. An experience's age at a run is the number of runs of its base model since the run that
+first trained on it (0 = the night it was learned: efficacy; later nights: retention).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from memory.db import now
+from memory.records import LearnRun, Probe, ProbeKind, ProbeResult
+from memory.store import Store
+
+
+class Retention:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- probes ----------------------------------------------------------------------------
+
+    def add_probes(
+        self, experience_id: int, probes: Iterable[tuple[str, Sequence[str], ProbeKind]], origin: str
+    ) -> list[Probe]:
+        stamp = now()
+        with self.store.transaction() as db:
+            ids = [
+                db.execute(
+                    "INSERT INTO probes (experience_id, question, answers, kind, origin, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (experience_id, question, json.dumps(list(answers)), kind, origin, stamp),
+                ).lastrowid
+                for question, answers, kind in probes
+            ]
+        return [p for p in self.probes([experience_id]) if p.id in ids]
+
+    def probes(self, experience_ids: Iterable[int] | None = None) -> list[Probe]:
+        if experience_ids is None:
+            rows = self.store.query("SELECT * FROM probes ORDER BY id")
+        else:
+            ids = list(experience_ids)
+            rows = self.store.query(
+                f"SELECT * FROM probes WHERE experience_id IN ({', '.join('?' * len(ids))}) ORDER BY id", ids
+            )
+        return [Probe(**{**r, "answers": json.loads(r["answers"])}) for r in rows]
+
+    # -- training pairs --------------------------------------------------------------------
+
+    def add_pairs(self, experience_id: int, pairs: Iterable[tuple[str, str, bool]]) -> None:
+        """Store (question, answer, recited) training pairs; a probe question is refused here too."""
+        pairs = list(pairs)
+        probe_questions = {p.question for p in self.probes([experience_id])}
+        leaked = [q for q, _, _ in pairs if q in probe_questions]
+        if leaked:
+            raise ValueError(f"probe question would be trained on: {leaked[0]!r}")
+        stamp = now()
+        with self.store.transaction() as db:
+            db.executemany(
+                "INSERT INTO training_pairs (experience_id, question, answer, recited, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(experience_id, q, a, int(r), stamp) for q, a, r in pairs],
+            )
+
+    def pairs(self, experience_ids: Iterable[int]) -> dict[int, list[tuple[str, str, bool]]]:
+        ids = list(experience_ids)
+        rows = self.store.query(
+            f"SELECT * FROM training_pairs WHERE experience_id IN ({', '.join('?' * len(ids))}) ORDER BY id", ids
+        )
+        out: dict[int, list[tuple[str, str, bool]]] = {i: [] for i in ids}
+        for r in rows:
+            out[r["experience_id"]].append((r["question"], r["answer"], bool(r["recited"])))
+        return out
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, base_model: str, parent: str) -> int:
+        with self.store.transaction() as db:
+            return db.execute(
+                "INSERT INTO learn_runs (base_model, parent, started_at) VALUES (?, ?, ?)", (base_model, parent, now())
+            ).lastrowid
+
+    def record_trained(self, run_id: int, roles: Mapping[int, str]) -> None:
+        with self.store.transaction() as db:
+            db.executemany("INSERT INTO trained_on VALUES (?, ?, ?)", [(run_id, e, r) for e, r in roles.items()])
+
+    def record_results(self, run_id: int, version: str, rows: Iterable[tuple[int, str, float, float]]) -> None:
+        """Scores of (probe_id, answer, contains, f1) on ``version`` in this run."""
+        stamp = now()
+        with self.store.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO probe_results VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, probe_id, version, answer, c, f1, stamp) for probe_id, answer, c, f1 in rows],
+            )
+
+    def finish_run(self, run_id: int, version: str | None, promoted: bool, report: dict[str, Any]) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE learn_runs SET version = ?, promoted = ?, report = ?, finished_at = ? WHERE id = ?",
+                (version, int(promoted), json.dumps(report), now(), run_id),
+            )
+
+    def runs(self, base_model: str | None = None) -> list[LearnRun]:
+        where, params = ("WHERE base_model = ?", (base_model,)) if base_model else ("", ())
+        rows = self.store.query(f"SELECT * FROM learn_runs {where} ORDER BY id", params)
+        return [LearnRun(**{**r, "promoted": bool(r["promoted"]),
+                            "report": json.loads(r["report"]) if r["report"] else None}) for r in rows]
+
+    def results(self, run_id: int | None = None) -> list[ProbeResult]:
+        where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        return [ProbeResult(**r) for r in self.store.query(f"SELECT * FROM probe_results {where}", params)]
+
+    def trained_experiences(self, base_model: str) -> dict[int, int]:
+        """experience id -> the first run of ``base_model`` that trained on it."""
+        rows = self.store.query(
+            "SELECT experience_id, MIN(run_id) AS first FROM trained_on JOIN learn_runs ON learn_runs.id = run_id "
+            "WHERE base_model = ? GROUP BY experience_id",
+            (base_model,),
+        )
+        return {r["experience_id"]: r["first"] for r in rows}
+
+    # -- what a version holds ----------------------------------------------------------------
+
+    def latest_scores(self, version: str) -> dict[int, float]:
+        """experience id -> mean recall-probe "contains" in the latest run that scored ``version``."""
+        rows = self.store.query(
+            """SELECT p.experience_id AS experience, AVG(r.contains) AS score
+               FROM probe_results r JOIN probes p ON p.id = r.probe_id
+               WHERE r.version = ? AND p.kind = 'recall'
+                 AND r.run_id = (SELECT MAX(r2.run_id) FROM probe_results r2 JOIN probes p2 ON p2.id = r2.probe_id
+                                 WHERE r2.version = r.version AND p2.experience_id = p.experience_id)
+               GROUP BY p.experience_id""",
+            (version,),
+        )
+        return {r["experience"]: r["score"] for r in rows}
+
+    def held_by(self, version: str) -> set[int]:
+        """Experiences whose latest recall probes on ``version`` all pass: recall may skip them."""
+        return {e for e, score in self.latest_scores(version).items() if score >= 1.0}
+
+    def general(self, version: str) -> dict[str, float] | None:
+        rows = self.store.query("SELECT figures FROM general_results WHERE version = ?", (version,))
+        return json.loads(rows[0]["figures"]) if rows else None
+
+    def set_general(self, version: str, figures: Mapping[str, float]) -> None:
+        with self.store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO general_results VALUES (?, ?, ?)", (version, json.dumps(dict(figures)), now()))
+
+    # -- the report ------------------------------------------------------------------------
+
+    def report(self, base_model: str) -> dict[str, Any]:
+        """Per experience and run: the version scored, whether it was promoted, probe scores and age
+        in nights; and the summary curves of mean contains / F1 by age over promoted versions."""
+        runs = {r.id: r for r in self.runs(base_model)}
+        order = {run_id: i for i, run_id in enumerate(sorted(runs))}
+        first = self.trained_experiences(base_model)
+        rows = self.store.query(
+            """SELECT r.run_id, r.version, p.experience_id, AVG(r.contains) AS contains, AVG(r.f1) AS f1,
+                      COUNT(*) AS probes
+               FROM probe_results r JOIN probes p ON p.id = r.probe_id
+               WHERE p.kind = 'recall'
+               GROUP BY r.run_id, r.version, p.experience_id ORDER BY r.run_id, p.experience_id"""
+        )
+        points = []
+        for r in rows:
+            if r["run_id"] not in runs or r["experience_id"] not in first:
+                continue
+            run = runs[r["run_id"]]
+            points.append({
+                "experience_id": r["experience_id"], "run_id": r["run_id"], "version": r["version"],
+                "promoted": run.promoted, "at": run.started_at,
+                "age": order[r["run_id"]] - order[first[r["experience_id"]]],
+                "contains": round(r["contains"], 4), "f1": round(r["f1"], 4), "probes": r["probes"],
+            })
+        by_age: dict[int, list[dict]] = defaultdict(list)
+        for point in points:
+            if point["promoted"] and point["age"] >= 0:
+                by_age[point["age"]].append(point)
+        curve = [
+            {"age": age, "experiences": len(ps),
+             "contains": round(sum(p["contains"] for p in ps) / len(ps), 4),
+             "f1": round(sum(p["f1"] for p in ps) / len(ps), 4)}
+            for age, ps in sorted(by_age.items())
+        ]
+        return {
+            "base_model": base_model,
+            "runs": [{"id": r.id, "parent": r.parent, "version": r.version, "promoted": r.promoted,
+                      "started_at": r.started_at} for r in runs.values()],
+            "points": points,
+            "by_age": curve,
+        }
