@@ -119,6 +119,47 @@ def target_set(
     return sentences
 
 
+# Replay: generic prompts the model answers itself; their sentences hold the student to the
+# teacher-without-experience (the paper's unrelated text). Disjoint from evaluation's CHAT_TEXT.
+REPLAY_PROMPTS = (
+    "Give me a tip for sleeping better.",
+    "What is photosynthesis?",
+    "Name three fruits that are rich in vitamin C.",
+    "How do I make a cup of tea?",
+    "What is the difference between weather and climate?",
+    "Suggest a name for a pet goldfish.",
+    "Why do leaves change colour in autumn?",
+    "How many continents are there?",
+    "What is a haiku?",
+    "Give me an idea for a rainy afternoon.",
+    "What does a librarian do?",
+    "How does a bicycle stay upright?",
+    "What is the tallest mountain in the world?",
+    "Explain what a noun is.",
+    "What should I pack for a day at the beach?",
+    "Who was Albert Einstein?",
+)
+
+
+def replay_pairs(backend, system_prompt: str, count: int = len(REPLAY_PROMPTS), max_new_tokens: int = 40):
+    """(question, answer) replay pairs in the model's own words: its greedy answers, cut at a sentence end."""
+    from agent.llm.protocol import GenerationOptions
+
+    prompts = REPLAY_PROMPTS[:count]
+    outputs = backend.generate_batch(
+        [[{"role": "system", "content": system_prompt}, {"role": "user", "content": p}] for p in prompts],
+        GenerationOptions(max_new_tokens=max_new_tokens),
+    )
+    pairs = []
+    for prompt, output in zip(prompts, outputs):
+        text = output.text.strip()
+        end = max(text.rfind(". "), text.rfind(".\n"), text.rfind("!"), text.rfind("?"))
+        text = text if text.endswith((".", "!", "?")) or end < 0 else text[: end + 1]
+        if text:
+            pairs.append((prompt, text))
+    return pairs
+
+
 # -- batching: identical sentence ids on both sides ---------------------------------------------
 
 
@@ -232,8 +273,10 @@ def train(
 ) -> SelfParamResult:
     """Alg. 1 of the paper on S = ``sentences``; returns the adapted model and the loss curve.
 
-    With LoRA, ``model`` is wrapped in place (PeftModel); with full fine-tuning it is trained in
-    place and a frozen copy is the teacher.
+    With LoRA, ``model`` is wrapped in place (PeftModel), or, if it already is one (an earlier
+    version's adapter loaded with ``is_trainable=True``), that adapter trains on; the teacher is
+    always the base with adapters disabled. With full fine-tuning the model is trained in place
+    and a frozen copy is the teacher.
     """
     from accelerate import Accelerator
 
@@ -250,6 +293,9 @@ def train(
 
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
         student = model
+    elif hasattr(model, "peft_config"):  # an earlier version's adapter, loaded trainable: go on from it
+        student = model
+        teacher = None
     else:
         from peft import LoraConfig, get_peft_model
 

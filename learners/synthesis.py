@@ -243,3 +243,50 @@ def synthesize(
     report.coverage = len(experience_words & said) / max(1, len(experience_words))
     return kept, report
 
+
+
+# -- probes: set aside before training, never trained on ----------------------------------------
+
+
+def probe_answer(experience: str, question: str, answer: str) -> str | None:
+    """The short answer inside a full-sentence one: its longest run of words that the experience
+    says and the question does not ("Teodor's dog is called Pimento." -> "Pimento")."""
+    new = content_words(experience) - content_words(question)
+    best: list[str] = []
+    run: list[str] = []
+    for word in answer.split():
+        key = normalize_answer(word)
+        if key and _stem(key) in new:
+            run.append(word.strip(".,;:!?\"'()"))
+            if len(run) > len(best):
+                best = list(run)
+        else:
+            run = []
+    return " ".join(best) or None
+
+
+def set_aside_probes(
+    experience: str, pairs: list[QAPair], count: int
+) -> tuple[list[tuple[str, list[str]]], list[QAPair]]:
+    """Take up to ``count`` probes (question, short answers) out of the model-written pairs, best
+    supported first; the rest stay for training. When no written pair yields a probe, one is made
+    from the experience itself ("What do you know about Teodor?" -> its rarest content word), worded
+    unlike any recitation question, so a probe is never a training question."""
+    probes: list[tuple[str, list[str]]] = []
+    taken: set[int] = set()
+    for i, pair in sorted(enumerate(pairs), key=lambda item: -item[1].support):
+        if len(probes) >= count:
+            break
+        gold = None if pair.recited else probe_answer(experience, pair.question, pair.answer)
+        if gold:
+            probes.append((pair.question, [gold]))
+            taken.add(i)
+    if not probes and count > 0:
+        subject = topic(experience)
+        # Names and numbers the experience gives besides its subject: "Port Halvik", "94".
+        named = [m.group(0) for m in re.finditer(r"(?<!^)(?<![.!?] )\b(?:[A-Z][\w'-]*(?: [A-Z][\w'-]*)*|\d[\d.,:]*\d|\d)",
+                                                  experience)
+                 if normalize_answer(m.group(0)) not in normalize_answer(subject).split()]
+        if subject and named:
+            probes.append((f"What do you know about {subject}?", named))
+    return probes, [p for i, p in enumerate(pairs) if i not in taken]

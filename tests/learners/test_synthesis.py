@@ -2,10 +2,13 @@ import pytest
 
 from agent.llm.protocol import Generation
 from learners.synthesis import (
+    QAPair,
     SynthesisConfig,
     check_pair,
     parse_questions,
+    probe_answer,
     second_person,
+    set_aside_probes,
     split_sentences,
     synthesize,
     topic,
@@ -105,3 +108,25 @@ def test_near_duplicate_questions_and_the_cap():
                                config=SynthesisConfig(samples=1, max_pairs=1, max_overlap=0.7, recite_uncovered=False))
     assert len(pairs) == 1 and report.recited == 0
     assert report.rejected["duplicate"] + report.rejected["over max_pairs"] == 2
+
+
+def test_probe_answer_is_what_the_answer_adds_to_the_question():
+    experience = "My brother Teodor works in Port Halvik. His greyhound is called Pimento."
+    assert probe_answer(experience, "What is Teodor's dog called?", "Teodor's greyhound is called Pimento.") == "greyhound"
+    assert probe_answer(experience, "Where does Teodor work?", "He works in Port Halvik.") == "Port Halvik"
+    assert probe_answer(experience, "Where does Teodor work?", "I am not sure.") is None
+
+
+def test_probes_are_set_aside_and_never_left_in_the_training_pairs():
+    experience = "My brother Teodor works in Port Halvik. His greyhound is called Pimento."
+    pairs = [QAPair("Where does Teodor work?", "Teodor works in Port Halvik.", 0, 1.0),
+             QAPair("What is the greyhound called?", "The greyhound is called Pimento.", 1, 0.9),
+             QAPair("What did I tell you about Teodor?", "Your brother Teodor works in Port Halvik.", 0, 1.0, recited=True)]
+    probes, rest = set_aside_probes(experience, pairs, 1)
+    assert probes == [("Where does Teodor work?", ["Port Halvik"])]
+    assert [p.question for p in rest] == ["What is the greyhound called?", "What did I tell you about Teodor?"]
+    # A recitation is never a probe; with no written pair, the probe is worded unlike any recitation.
+    probes, rest = set_aside_probes(experience, pairs[2:], 1)
+    assert probes == [("What do you know about Teodor?", ["Port Halvik", "Pimento"])]
+    assert rest == pairs[2:] and probes[0][0] not in {p.question for p in rest}
+    assert set_aside_probes(experience, pairs, 0) == ([], pairs)
