@@ -19,7 +19,7 @@ from agent.errors import (
     StoreError,
 )
 
-_FACADE = ("Agent", "Export", "Reply", "ReplyStream")
+_FACADE = ("Agent", "Export", "LearnReport", "Reply", "ReplyStream")
 
 __all__ = [
     *_FACADE,

@@ -43,6 +43,7 @@ from memory.records import (
     Thread,
     Turn,
 )
+from memory.retention import Retention
 from memory.store import Store
 from memory.versions import Versions
 
@@ -77,6 +78,32 @@ class Export(BaseModel):
     feedback: list[Feedback]
 
 
+class LearnReport(BaseModel):
+    """What one consolidation did, as `learn` returns it and `learn --json` prints it."""
+
+    run_id: int | None = None  # None when nothing was trained (nothing new, or a dry run)
+    dry_run: bool
+    user: str
+    parent: str  # the version active when it started
+    stop: str | None = None  # why it ended early
+    extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
+    new: list[int] = []
+    rehearsed: list[int] = []
+    synthesis: dict[str, Any] = {}  # per experience: yield, probes set aside, pairs written
+    target_set: dict[str, int] | None = None  # sentences by kind: new, rehearsed, replay
+    training: dict[str, Any] | None = None
+    figures: dict[str, Any] | None = None  # the candidate: efficacy, retention, pollution, general ability
+    current: dict[str, Any] | None = None  # the version it started from, for comparison
+    passed: bool | None = None
+    reasons: list[str] = []  # why the gate refused, one line per failed check
+    version: str | None = None
+    promoted: bool = False
+    consolidated: list[int] = []
+    relapsed: list[int] = []
+    pruned: list[str] = []
+    seconds: float
+
+
 class ReplyStream:
     """Iterate for text chunks as they are generated; ``reply`` is set once iteration ends."""
 
@@ -93,6 +120,7 @@ class Agent:
         self.settings = settings
         self.store = Store.open(settings.home, settings.db_timeout_s)
         self.versions = Versions(self.store, settings.home / "versions")
+        self.retention = Retention(self.store)
         self._backend = None
         self._graph = None
         self._graph_lock = threading.Lock()
@@ -317,17 +345,32 @@ class Agent:
 
     # -- teaching, feedback, memories ------------------------------------------------------
 
-    def teach(self, text: str, user: str = "default") -> int:
-        """Remember ``text`` for ``user``; returns the experience id."""
-        return self.teach_many([text], user)[0]
+    def teach(self, text: str, user: str = "default", probes: list[dict] | None = None) -> int:
+        """Remember ``text`` for ``user``; returns the experience id.
 
-    def teach_many(self, texts: list[str], user: str = "default") -> list[int]:
+        ``probes`` optionally sets aside the questions that will test whether consolidation put
+        it into the weights: ``[{"question": ..., "answers": [...], "kind": "recall" | "near_miss"}]``.
+        Without them, ``learn`` writes its own before training. Probes are never trained on.
+        """
+        return self.teach_many([text], user, None if probes is None else [probes])[0]
+
+    def teach_many(self, texts: list[str], user: str = "default", probes: list[list[dict]] | None = None) -> list[int]:
         """Teach several experiences at once: all are remembered, or (on any error) none."""
         cleaned = [_required(t, "experience") for t in texts]
         if not cleaned:
             raise InvalidInput("nothing to teach")
         user = _required(user, "user")
-        added = self.on_model_thread(self.store.add_experiences, cleaned, "taught", user)
+        checked = [_probes(p) for p in probes] if probes is not None else [[] for _ in cleaned]
+        if len(checked) != len(cleaned):
+            raise InvalidInput("give one list of probes per experience")
+        return self.on_model_thread(self._teach, cleaned, user, checked)
+
+    def _teach(self, texts: list[str], user: str, probes: list[list]) -> list[int]:
+        with self.store.transaction():
+            added = self.store.add_experiences(texts, "taught", user)
+            for experience, rows in zip(added, probes):
+                if rows:
+                    self.retention.add_probes(experience.id, rows, origin="given")
         return [e.id for e in added]
 
     def feedback(
@@ -419,6 +462,73 @@ class Agent:
         self._ensure_base()
         return self.versions.prune(self.settings.model, keep)
 
+    # -- learning ----------------------------------------------------------------------------
+
+    def learn(self, user: str = "default", *, dry_run: bool = False, only: str | None = None,
+              progress=None) -> LearnReport:
+        """Consolidate ``user``'s new experiences into a new model version now (one "night").
+
+        Promotes the version only if the gate passes, and serves it from the next turn on. With
+        ``dry_run``, shows what would be learned (the QA pairs and probes it would write) and
+        writes nothing.
+        """
+        if only not in (None, "selfparam"):
+            raise InvalidInput(f"unknown learner {only!r}; the learners are: selfparam")
+        user = _required(user, "user")
+        report = self.on_model_thread(self._learn, user, dry_run, progress)
+        return LearnReport(**{k: report.get(k) for k in LearnReport.model_fields if k in report})
+
+    def _learn(self, user: str, dry_run: bool, progress) -> dict:
+        from graphs.nightly import NightContext, NullProgress, run_night
+        from learners.evaluate import GateThresholds
+        from learners.selfparam import SelfParamConfig
+        from learners.synthesis import SynthesisConfig
+
+        s = self.settings
+        base_source = self._ensure_base()
+        context = NightContext(
+            store=self.store, retention=self.retention, versions=self.versions, base_model=s.model,
+            active=self.versions.active(s.model), load_base=lambda: self._load_weights(base_source),
+            make_backend=self._backend_over, user=user, system_prompt=s.system_prompt,
+            selfparam=SelfParamConfig(lr=s.learn_lr, epochs=s.learn_epochs, batch_size=s.learn_batch_size,
+                                      lora_r=s.learn_lora_r, lora_alpha=2 * s.learn_lora_r),
+            synthesis=SynthesisConfig(samples=s.synthesis_samples),
+            thresholds=GateThresholds(s.gate_min_efficacy, s.gate_retention_tolerance, s.gate_general_tolerance,
+                                      s.gate_perplexity_tolerance),
+            cache=s.home / "cache", generator=self._generator(), rehearse=s.learn_rehearse,
+            replay=s.learn_replay, probes_per_experience=s.learn_probes, extract_turns=s.learn_extract_turns,
+            keep_versions=s.keep_versions, dry_run=dry_run, progress=progress or NullProgress(),
+        )
+        report = run_night(context)
+        if report.get("promoted"):
+            self._sync_version()  # hot reload: the next turn answers from the new weights
+        return report
+
+    def _load_weights(self, source):
+        from agent.llm.transformers_backend import load_pretrained, pick_device, pick_dtype
+
+        device = pick_device(self.settings.device)
+        return load_pretrained(source, device, pick_dtype(self.settings.dtype, device))
+
+    def _backend_over(self, tokenizer, model, version: str):
+        from agent.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend.from_model(tokenizer, model, name=self.settings.model, version=version,
+                                              max_context=self.settings.context_window)
+
+    def _generator(self):
+        if not self.settings.generator_model:
+            return None
+        from agent.llm import load_backend
+
+        s = self.settings
+        return load_backend(s.generator_model, models_dir=s.models_path, device=s.device, dtype=s.dtype)
+
+    def retention_report(self) -> dict[str, Any]:
+        """Probe scores per experience and learn run, and the curves of efficacy and retention by age."""
+        self._ensure_base()
+        return self.retention.report(self.settings.model)
+
     # -- reading the log -----------------------------------------------------------------
 
     def log(self, thread_id: str | None = None, user: str | None = None, limit: int | None = None) -> list[Turn]:
@@ -454,6 +564,22 @@ class Agent:
 
 class _Abandoned(Exception):
     """Raised inside generation when nobody reads the stream any more."""
+
+
+def _probes(rows: Any) -> list[tuple[str, list[str], str]]:
+    """Validate given probes: a question, one or more answers, and a kind."""
+    out = []
+    for row in rows or []:
+        if not isinstance(row, dict):
+            raise InvalidInput("a probe is {'question': ..., 'answers': [...], 'kind': 'recall' | 'near_miss'}")
+        kind = row.get("kind", "recall")
+        if kind not in ("recall", "near_miss"):
+            raise InvalidInput(f"probe kind must be recall or near_miss, not {kind!r}")
+        answers = row.get("answers") or []
+        if isinstance(answers, str) or not all(isinstance(a, str) and a.strip() for a in answers) or not answers:
+            raise InvalidInput("a probe needs a list of non-empty answers")
+        out.append((_required(row.get("question"), "probe question"), [a.strip() for a in answers], kind))
+    return out
 
 
 def _required(value: Any, what: str) -> str:

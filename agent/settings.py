@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     # Model versions
     keep_versions: int = Field(5, ge=0, description="versions whose weights prune keeps (plus active, parent, base)")
 
+    # Learning (reverie learn): SELF-PARAM, the nightly consolidation
+    learn_epochs: int = Field(10, ge=1, description="passes over the target set per night")
+    learn_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the LoRA adapter")
+    learn_lora_r: int = Field(16, ge=1, description="LoRA rank of the version adapters")
+    learn_batch_size: int = Field(8, ge=1, description="sentences per optimiser step")
+    learn_rehearse: int = Field(4, ge=0, description="earlier experiences trained again per night, weakest first")
+    learn_replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
+    learn_probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
+    learn_extract_turns: bool = Field(True, description="also learn informative statements from chats")
+    synthesis_samples: int = Field(6, ge=1, le=32, description="sampled question batches per sentence")
+    generator_model: str | None = Field(None, description="model that writes the questions; default: the model itself")
+    gate_min_efficacy: float = Field(0.25, ge=0, le=1, description="probe 'contains' new experiences must reach")
+    gate_retention_tolerance: float = Field(0.15, ge=0, le=1, description="allowed drop on earlier experiences")
+    gate_general_tolerance: float = Field(0.1, ge=0, le=1, description="allowed drop on general questions")
+    gate_perplexity_tolerance: float = Field(0.15, ge=0, description="allowed relative rise of chat perplexity")
+
     # Storage
     db_timeout_s: float = Field(10.0, gt=0, description="how long to wait for another process's write lock")
 

@@ -30,6 +30,7 @@ from langgraph.runtime import Runtime
 from agent.llm.protocol import Backend, GenerationOptions, Message
 from graphs.prompt import build_prompt
 from memory.records import NewTurn
+from memory.retention import Retention
 from memory.store import Store
 
 
@@ -85,9 +86,14 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx = runtime.context
     if not state.get("recall", True):
         return {"memories": []}
+    # Retention-aware: skip only the experiences the served weights answer (their latest probes
+    # all pass); any other one, consolidated or not, is recalled, so no answer is ever lost.
+    held = Retention(ctx.store).held_by(ctx.backend.version)
     hits = ctx.store.search(
-        state["messages"][-1]["content"], user=state["user"], k=ctx.recall_k, min_score=ctx.recall_min_score
+        state["messages"][-1]["content"], user=state["user"], k=ctx.recall_k + min(len(held), 16),
+        statuses=("short_term", "consolidated"), min_score=ctx.recall_min_score,
     )
+    hits = [h for h in hits if not (h.kind == "experience" and h.id in held)][: ctx.recall_k]
     return {"memories": [{"kind": h.kind, "id": h.id, "text": h.text, "score": round(h.score, 4)} for h in hits]}
 
 

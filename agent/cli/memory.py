@@ -21,18 +21,30 @@ def teach(
     text: str = typer.Argument(None, help="What to remember."),
     file: str = typer.Option(None, "--file", help="A UTF-8 text file, one experience per line ('-' for stdin)."),
     user: str = typer.Option("default", "--user", help="Whose memory this is."),
+    probe: list[str] = typer.Option(None, "--probe", help="QUESTION=ANSWER[|ANSWER...] that tests whether it "
+                                    "was learned (repeatable; never trained on). Default: learn writes its own."),
     as_json: bool = typer.Option(False, "--json", help='Print {"experience_ids": [...]}.'),
 ) -> None:
     """Remember something. With --file, every non-empty line is one experience, all or none."""
     if (text is None) == (file is None):
         raise InvalidInput("give the text to teach, or --file PATH, but not both")
+    if probe and file is not None:
+        raise InvalidInput("--probe goes with one experience, not with --file")
     texts = [text] if file is None else read_lines(file)
+    probes = [[_probe(p) for p in probe]] if probe else None
     with open_agent(ctx) as bot:
-        ids = bot.teach_many(texts, user=user)
+        ids = bot.teach_many(texts, user=user, probes=probes)
     if as_json:
         print_json({"experience_ids": ids})
     else:
         err.print(f"remembered {len(ids)} experience{'s' if len(ids) != 1 else ''}: {', '.join(map(str, ids))}")
+
+
+def _probe(text: str) -> dict:
+    question, sep, answers = text.partition("=")
+    if not sep or not question.strip() or not answers.strip():
+        raise InvalidInput(f"--probe takes QUESTION=ANSWER, got {text!r}")
+    return {"question": question.strip(), "answers": [a.strip() for a in answers.split("|") if a.strip()]}
 
 
 def read_lines(file: str) -> list[str]:

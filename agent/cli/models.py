@@ -27,7 +27,7 @@ def list_(
         return
     table = Table("", "id", "parent", "learner", "created", "gate", "weights", box=None, header_style="bold")
     for v in versions:
-        gate = v.manifest.get("gate", {}).get("decision", "") if v.parent else ""
+        gate = ("passed" if v.manifest["gate"]["passed"] else "refused") if "gate" in v.manifest else ""
         weights = "pruned" if v.pruned_at else v.path
         table.add_row("*" if v.id == active.id else "", v.id, v.parent or "", v.learner or "",
                       v.created_at[:16].replace("T", " "), gate, weights)

@@ -122,6 +122,18 @@ class TransformersBackend:
         self._swap = threading.Lock()
         self._load(source, version)
 
+    @classmethod
+    def from_model(cls, tokenizer, model, *, name: str, version: str, max_context: int | None = None):
+        """Serve a model already in memory (a candidate being evaluated, a base being trained)."""
+        backend = cls.__new__(cls)
+        backend.name, backend._max_context, backend._swap = name, max_context, threading.Lock()
+        backend._device = next(model.parameters()).device
+        backend._dtype = next(model.parameters()).dtype
+        window = getattr(model.config, "max_position_embeddings", None) or 2048
+        backend.tokenizer, backend.model, backend.version, backend.path = tokenizer, model.eval(), version, None
+        backend.context_window = min(window, max_context) if max_context else window
+        return backend
+
     # -- loading -------------------------------------------------------------------------
 
     def _load(self, source: str | Path, version: str) -> None:

@@ -176,3 +176,26 @@ def test_a_long_thread_is_trimmed_to_the_context_window(home, tiny_dir):
         whole = [{"role": t.role, "content": t.content} for t in bot.log(thread_id=thread)]
         assert bot.backend.count_chat_tokens(whole) > 256  # so the last prompts had to drop turns
         assert len(whole) == 24  # trimming touches the prompt, never the log
+
+
+def test_recall_skips_only_what_the_served_weights_answer(tiny_agent):
+    held, weak = tiny_agent.teach_many(["Teodor's dog is Pimento.", "Teodor's cat is Biscuit."])
+    tiny_agent.store.set_experience_status(held, "consolidated")
+    tiny_agent.store.set_experience_status(weak, "consolidated")
+    probes = {e: tiny_agent.retention.add_probes(e, [(f"Q{e}?", ["x"], "recall")], "given")[0] for e in (held, weak)}
+    tiny_agent.models()
+    run = tiny_agent.retention.start_run(tiny_agent.settings.model, "base")
+    # Scored on the version being served (base): one probe passes, the other fails.
+    tiny_agent.retention.record_results(run, "base", [(probes[held].id, "x", 1.0, 1.0), (probes[weak].id, "-", 0.0, 0.0)])
+    recalled = {m["id"] for m in tiny_agent.chat("What are Teodor's pets called?").memories}
+    assert recalled == {weak}  # consolidated but failing: still recalled, so nothing is lost
+
+
+def test_teach_with_probes_validates_them_and_writes_nothing_on_error(tiny_agent):
+    with pytest.raises(InvalidInput, match="a probe needs a list of non-empty answers"):
+        tiny_agent.teach("Teodor's dog is Pimento.", probes=[{"question": "Dog?", "answers": "Pimento"}])
+    with pytest.raises(InvalidInput, match="probe kind must be recall or near_miss"):
+        tiny_agent.teach("Teodor's dog is Pimento.", probes=[{"question": "Dog?", "answers": ["P"], "kind": "x"}])
+    assert tiny_agent.memories() == []
+    experience = tiny_agent.teach("Teodor's dog is Pimento.", probes=[{"question": "Dog?", "answers": ["Pimento"]}])
+    assert [(p.experience_id, p.origin) for p in tiny_agent.retention.probes()] == [(experience, "given")]

@@ -67,3 +67,21 @@ def test_a_thread_resumes_in_a_new_process(reverie, embedded_dir):
     # The first exchange is in the second process's prompt, and the model uses it.
     assert follow["prompt_tokens"] > fresh["prompt_tokens"] + opening["completion_tokens"]
     assert "Ana" in follow["text"] and "Ana" not in fresh["text"]
+
+
+def test_the_gate_refuses_a_version_that_damages_general_ability(reverie, embedded_dir, teodor):
+    # A learning rate 50 times the default wrecks the model's ordinary answers: the night must
+    # record the candidate, say why it refused it, and keep serving the base.
+    taught = reverie("teach", teodor["context"])
+    assert taught.returncode == 0, taught.stderr
+    result = reverie("--set", "learn_lr=0.05", "--set", "learn_epochs=3", "--set", "synthesis_samples=1",
+                     "learn", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["version"] == "v1" and not report["promoted"]
+    assert any(r.startswith(("chat perplexity rose", "general questions fell")) for r in report["reasons"])
+    assert report["figures"]["perplexity"] > report["current"]["perplexity"]
+    listed = json.loads(reverie("models", "list", "--json").stdout)
+    assert listed["active"] == "base"
+    answer = ask_json(reverie, "What is the capital of France?", "--no-recall")
+    assert answer["model_version"] == "base" and "Paris" in answer["text"]

@@ -1,0 +1,115 @@
+"""`reverie learn` (consolidate now) and `reverie retention` (what the weights keep, over time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agent.cli.app import app, err, open_agent, out, print_json
+from agent.errors import InvalidInput
+
+
+class _Bars:
+    """Rich progress bars for the night's phases (the graph reports through ``phase``)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def phase(self, description: str, total: int | None = None):
+        task = self.progress.add_task(description, total=total)
+        return lambda advance=1: self.progress.advance(task, advance)
+
+    def note(self, text: str) -> None:
+        self.progress.console.print(text, style="dim")
+
+
+@app.command()
+def learn(
+    ctx: typer.Context,
+    user: str = typer.Option("default", "--user", help="Whose experiences to consolidate."),
+    only: str = typer.Option(None, "--only", help="Run only this learner (selfparam)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be learned; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the LearnReport."),
+) -> None:
+    """Consolidate new experiences into the weights now (SELF-PARAM), evaluate, and promote if the gate passes."""
+    with open_agent(ctx) as bot:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
+            report = bot.learn(user, dry_run=dry_run, only=only, progress=_Bars(progress))
+    if as_json:
+        print_json(report)
+        return
+    if report.stop:
+        out.print(report.stop)
+        return
+    if report.extracted:
+        out.print(f"from chats: {len(report.extracted)} informative statement(s) "
+                  f"{'would become' if dry_run else 'became'} experiences")
+    table = Table("experience", "probes set aside", "QA pairs (written + recited)", "rejected", box=None,
+                  header_style="bold", title="dry run: what would be learned" if dry_run else "target set")
+    for key, s in report.synthesis.items():
+        written = sum(1 for p in s.get("pairs", []) if not p["recited"])
+        recited = len(s.get("pairs", [])) - written
+        table.add_row(key, str(len(s["probes"])), f"{written} + {recited}", str(sum(s["rejected"].values())))
+    out.print(table)
+    if dry_run:
+        return
+    figures, current = report.figures or {}, report.current or {}
+    summary = Table("", "candidate " + (report.version or ""), "active " + report.parent, box=None, header_style="bold")
+    for key, label in [("efficacy", "efficacy (new, contains)"), ("efficacy_f1", "efficacy (new, QA-F1)"),
+                       ("retention", "retention (earlier, contains)"), ("pollution", "near-miss pollution"),
+                       ("general_contains", "general questions"), ("perplexity", "chat perplexity")]:
+        summary.add_row(label, _fmt(figures.get(key)), _fmt(current.get(key)))
+    out.print(summary)
+    out.print(f"trained {len(report.new)} new + {len(report.rehearsed)} rehearsed experience(s) in "
+              f"{report.training['seconds']:.0f} s; whole run {report.seconds:.0f} s")
+    if report.promoted:
+        out.print(f"[green]promoted {report.version}[/green]; consolidated: {report.consolidated or 'none yet'}")
+    else:
+        out.print(f"[yellow]kept {report.parent}[/yellow]: " + "; ".join(report.reasons))
+
+
+@app.command()
+def retention(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the retention report."),
+    plot: Path = typer.Option(None, "--plot", help="Also draw it to this PNG file."),
+) -> None:
+    """Probe scores per experience and learn run, and efficacy / retention by age in nights."""
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise InvalidInput(f"--plot writes a PNG; give a file name ending in .png, not {plot.name!r}")
+    with open_agent(ctx) as bot:
+        report = bot.retention_report()
+    if plot is not None:
+        from agent.plots import plot_retention
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_retention(report, plot)
+    if as_json:
+        print_json(report)
+        return
+    if not report["runs"]:
+        out.print("no learn runs yet: `reverie learn` consolidates what you taught")
+        return
+    runs = report["runs"]
+    table = Table("experience", *[f"{r['version']}{'' if r['promoted'] else ' ✗'}" for r in runs], box=None,
+                  header_style="bold", title='probe "contains" per learn run (✗: refused by the gate)')
+    for experience in sorted({p["experience_id"] for p in report["points"]}):
+        scores = {p["run_id"]: p["contains"] for p in report["points"] if p["experience_id"] == experience}
+        table.add_row(str(experience), *[_fmt(scores.get(r["id"])) for r in runs])
+    out.print(table)
+    curve = Table("age (nights)", "experiences", "contains", "QA-F1", box=None, header_style="bold",
+                  title="promoted versions, by age")
+    for p in report["by_age"]:
+        curve.add_row(str(p["age"]), str(p["experiences"]), _fmt(p["contains"]), _fmt(p["f1"]))
+    out.print(curve)
+    if plot is not None:
+        err.print(f"wrote {plot}")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)

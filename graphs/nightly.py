@@ -1,0 +1,381 @@
+"""The nightly graph: fold the day's experiences into the weights, then keep the result only if it is better.
+
+    START -> extract -> select -> prepare -> train -> evaluate -> gate -> record -> END
+                          |          |
+                          +----------+--> END   (nothing new to learn; or a dry run)
+
+  extract   informative user turns of the day become experiences (source "extracted")
+  select    new experiences (never trained on) and earlier ones to rehearse, weakest first
+  prepare   fresh base weights; probes set aside per new experience (never trained on); the
+            model's own QA pairs for the rest (``learners.synthesis``); replay text
+  train     SELF-PARAM (``learners.selfparam``) on new + rehearsed + replay, continuing the
+            active version's LoRA adapter: versions are cumulative adapters on one fixed base,
+            and the teacher is always the base with the experience in its prompt
+  evaluate  probes on the candidate, with no recall: efficacy (new), retention (earlier),
+            near-miss pollution, general ability; the active version's figures beside them
+  gate      promote only if efficacy reaches its threshold and nothing regresses too far
+  record    an immutable version with its manifest (refused ones too, for the audit trail),
+            probe results, promote, experience statuses, prune
+
+The state holds what a person reads in the report; weights and backends live in the run's
+``Workbench`` (in the context), never in the state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from graphs.extraction import is_informative
+from graphs.prompt import system_message
+from learners import evaluate as ev
+from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train
+from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
+from memory.records import ModelVersion
+from memory.retention import Retention
+from memory.store import Store
+from memory.versions import Versions
+
+
+class NightState(TypedDict, total=False):
+    run_id: int | None
+    extracted: list[dict]  # [{"turn_id", "text", "experience_id"}]
+    new: list[int]  # experiences learned tonight
+    rehearsed: list[int]  # earlier experiences trained on again
+    stop: str | None  # why the night ended early
+    synthesis: dict  # per new experience: the yield report and the probes set aside
+    target_set: dict  # sentences by kind
+    training: dict  # SelfParamResult.summary()
+    figures: dict  # the candidate's evaluation
+    current: dict  # the active version's figures, for the gate
+    passed: bool
+    reasons: list[str]
+    version: str | None
+    promoted: bool
+    consolidated: list[int]  # experiences whose probes all pass on the promoted version
+    relapsed: list[int]  # consolidated before, failing now: back to short-term (recalled again)
+    pruned: list[str]
+
+
+class NullProgress:
+    """Where the night reports progress; the CLI passes one that draws rich bars."""
+
+    def phase(self, description: str, total: int | None = None) -> Callable[[int], None]:
+        return lambda advance=1: None
+
+    def note(self, text: str) -> None: ...
+
+
+@dataclass
+class Workbench:
+    """The night's heavy objects: fresh base weights, the model being trained, their backends."""
+
+    tokenizer: Any = None
+    model: Any = None  # the base, then (after train) the PeftModel candidate
+    base: Any = None  # a backend over the base weights, before any adapter is attached
+    target: list = field(default_factory=list)  # TargetSentence rows
+    probe_rows: list = field(default_factory=list)  # (probe_id, answer, contains, f1) on the candidate
+
+
+@dataclass
+class NightContext:
+    store: Store
+    retention: Retention
+    versions: Versions
+    base_model: str  # the model spec whose version line learns
+    active: ModelVersion  # the version serving when the night starts
+    load_base: Callable[[], tuple[Any, Any]]  # fresh (tokenizer, model) of the base weights
+    make_backend: Callable[[Any, Any, str], Any]  # (tokenizer, model, version) -> Backend
+    user: str
+    system_prompt: str
+    selfparam: SelfParamConfig
+    synthesis: SynthesisConfig
+    thresholds: ev.GateThresholds
+    cache: Path  # replay text, per base version
+    generator: Any = None  # a separate question-writing backend, if configured
+    rehearse: int = 4
+    replay: int = 8
+    probes_per_experience: int = 1
+    extract_turns: bool = True
+    keep_versions: int = 5
+    dry_run: bool = False
+    progress: Any = field(default_factory=NullProgress)
+    bench: Workbench = field(default_factory=Workbench)
+
+    def teacher_system(self, experience: str) -> str:
+        """The system message recall writes at day-time: the teacher is exactly that view."""
+        return system_message(self.system_prompt, [experience])["content"]
+
+
+# -- nodes: each returns only the keys it changed ---------------------------------------------
+
+
+def extract(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    ctx = runtime.context
+    if not ctx.extract_turns:
+        return {"extracted": []}
+    done = {r["turn_id"] for r in ctx.store.query("SELECT turn_id FROM experiences WHERE turn_id IS NOT NULL")}
+    turns = [t for t in ctx.store.list_turns(user=ctx.user)
+             if t.role == "user" and t.id not in done and is_informative(t.content)]
+    known = {e.text for e in ctx.store.list_experiences(user=ctx.user)}
+    extracted = []
+    for turn in turns:
+        if turn.content.strip() in known:
+            continue
+        known.add(turn.content.strip())
+        experience_id = None
+        if not ctx.dry_run:
+            experience_id = ctx.store.add_experiences([turn.content.strip()], "extracted", ctx.user, turn_id=turn.id)[0].id
+        extracted.append({"turn_id": turn.id, "text": turn.content.strip(), "experience_id": experience_id})
+    return {"extracted": extracted}
+
+
+def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    ctx = runtime.context
+    trained = ctx.retention.trained_experiences(ctx.base_model)
+    live = [e for e in ctx.store.list_experiences(user=ctx.user, statuses=["short_term", "consolidated"])]
+    new = [e.id for e in live if e.id not in trained]
+    scores = ctx.retention.latest_scores(ctx.active.id)
+    earlier = sorted((e.id for e in live if e.id in trained), key=lambda i: (scores.get(i, 0.0), i))
+    if not new and not (ctx.dry_run and state.get("extracted")):
+        return {"new": [], "rehearsed": [], "stop": "nothing new to consolidate"}
+    return {"new": new, "rehearsed": earlier[: ctx.rehearse], "stop": None}
+
+
+def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    ctx, bench = runtime.context, runtime.context.bench
+    bench.tokenizer, bench.model = ctx.load_base()
+    base_id = _root(ctx).id
+    bench.base = ctx.make_backend(bench.tokenizer, bench.model, base_id)
+    generator = ctx.generator or bench.base
+    texts = {e.id: e.text for e in ctx.store.list_experiences(user=ctx.user)}
+    todo = list(state["new"]) + ([] if not ctx.dry_run else [x["text"] for x in state.get("extracted", [])])
+
+    # Probes first, then pairs: a probe is set aside before anything could train on it.
+    report: dict[str, Any] = {}
+    pairs: dict[int | str, list[tuple[str, str, bool]]] = {}
+    stored = ctx.retention.pairs([i for i in todo if isinstance(i, int)])
+    advance = ctx.progress.phase("writing QA pairs", len(todo))
+    for item in todo:
+        experience = texts[item] if isinstance(item, int) else item
+        if stored.get(item):  # written on a night that did not finish: the same pairs again
+            pairs[item] = stored[item]
+            advance(1)
+            continue
+        written, yield_report = synthesize(
+            generator, bench.base, experience, system_prompt=ctx.system_prompt,
+            teacher_system=ctx.teacher_system, config=ctx.synthesis,
+        )
+        existing = ctx.retention.probes([item]) if isinstance(item, int) else []
+        count = 0 if existing else ctx.probes_per_experience
+        probes, rest = set_aside_probes(experience, written, count)
+        if isinstance(item, int) and not ctx.dry_run:
+            ctx.retention.add_probes(item, [(q, a, "recall") for q, a in probes], origin="synthesized")
+            probe_questions = {p.question for p in ctx.retention.probes([item])}
+            rest = [p for p in rest if p.question not in probe_questions]
+            ctx.retention.add_pairs(item, [(p.question, p.answer, p.recited) for p in rest])
+        pairs[item] = [(p.question, p.answer, p.recited) for p in rest]
+        report[str(item)] = {**yield_report.as_dict(), "probes": [q for q, _ in probes] or [p.question for p in existing],
+                             "pairs": [{"question": p.question, "answer": p.answer, "recited": p.recited} for p in rest]}
+        advance(1)
+    if ctx.dry_run:
+        return {"synthesis": report}
+
+    pairs.update(ctx.retention.pairs(state["rehearsed"]))
+    replay = _replay(ctx, bench.base, base_id)
+    rows = [(e, texts[e], q, a) for e in list(state["new"]) + list(state["rehearsed"]) for q, a, _ in pairs[e]]
+    replay_count = max(ctx.replay, len(rows) // 2) if rows else 0
+    rows += [(None, "", q, a) for q, a in replay[:replay_count]]
+    bench.target = target_set(bench.tokenizer, ctx.system_prompt, ctx.teacher_system, rows)
+    if ctx.retention.general(base_id) is None:
+        ctx.progress.note("measuring the base model's general ability (once)")
+        ctx.retention.set_general(base_id, ev.general_ability(bench.base, ctx.system_prompt))
+    counts = {"new": sum(1 for r in rows if r[0] in state["new"]),
+              "rehearsed": sum(1 for r in rows if r[0] in state["rehearsed"]),
+              "replay": sum(1 for r in rows if r[0] is None)}
+    return {"synthesis": report, "target_set": counts}
+
+
+def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    ctx, bench = runtime.context, runtime.context.bench
+    model = bench.model
+    if ctx.active.parent is not None:  # go on from the active version's adapter
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, ctx.active.path, is_trainable=True)
+        if ctx.retention.general(ctx.active.id) is None:
+            ctx.retention.set_general(
+                ctx.active.id, ev.general_ability(ctx.make_backend(bench.tokenizer, model, ctx.active.id), ctx.system_prompt))
+    result = train(model, bench.tokenizer, bench.target, ctx.selfparam, progress=_TrainProgress(ctx.progress))
+    bench.model = result.model
+    return {"training": result.summary()}
+
+
+def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    ctx, bench = runtime.context, runtime.context.bench
+    candidate = ctx.make_backend(bench.tokenizer, bench.model, "candidate")
+    trained = set(ctx.retention.trained_experiences(ctx.base_model)) | set(state["new"])
+    live = {e.id for e in ctx.store.list_experiences(statuses=["short_term", "consolidated"])}
+    probes = [p for p in ctx.retention.probes(sorted(trained & live))]
+    advance = ctx.progress.phase("evaluating", len(probes) + len(ev.GENERAL_QUESTIONS))
+    answers = ev.ask(candidate, ctx.system_prompt, [p.question for p in probes])
+    advance(len(probes))
+    forbidden: dict[int, list[str]] = {}
+    for p in probes:
+        if p.kind == "recall":
+            forbidden.setdefault(p.experience_id, []).extend(p.answers)
+    by_group: dict[str, list[tuple[float, float]]] = {"new": [], "earlier": [], "near_miss": []}
+    bench.probe_rows = []
+    for probe, answer in zip(probes, answers):
+        if probe.kind == "near_miss":
+            hit = float(ev.polluted(answer, forbidden.get(probe.experience_id, [])))
+            by_group["near_miss"].append((hit, 0.0))
+            bench.probe_rows.append((probe.id, answer, hit, 0.0))
+            continue
+        c, f1 = ev.score(answer, probe.answers)
+        by_group["new" if probe.experience_id in state["new"] else "earlier"].append((c, f1))
+        bench.probe_rows.append((probe.id, answer, c, f1))
+    general = ev.general_ability(candidate, ctx.system_prompt)
+    advance(len(ev.GENERAL_QUESTIONS))
+
+    def mean(group: str, i: int) -> float | None:
+        values = [v[i] for v in by_group[group]]
+        return round(sum(values) / len(values), 4) if values else None
+
+    figures = {"efficacy": mean("new", 0), "efficacy_f1": mean("new", 1), "retention": mean("earlier", 0),
+               "retention_f1": mean("earlier", 1), "pollution": mean("near_miss", 0), **general}
+    earlier = trained - set(state["new"])
+    scores = ctx.retention.latest_scores(ctx.active.id)
+    before = [scores[e] for e in earlier if e in scores]
+    current = {**(ctx.retention.general(ctx.active.id) or {}),
+               "retention": round(sum(before) / len(before), 4) if before else None}
+    return {"figures": figures, "current": current}
+
+
+def gate(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    passed, reasons = ev.gate(state["figures"], state["current"], runtime.context.thresholds)
+    return {"passed": passed, "reasons": reasons}
+
+
+def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    ctx, bench = runtime.context, runtime.context.bench
+    # The run is written only now, with the version it made: a night that fails earlier leaves
+    # its experiences new (probes and pairs are kept and reused), never half-recorded.
+    run_id = ctx.retention.start_run(ctx.base_model, ctx.active.id)
+    manifest = {
+        "run_id": run_id,
+        "user": ctx.user,
+        "settings": {"selfparam": asdict(ctx.selfparam), "synthesis": asdict(ctx.synthesis),
+                     "thresholds": asdict(ctx.thresholds), "rehearse": ctx.rehearse, "replay": ctx.replay},
+        "experiences": {"new": state["new"], "rehearsed": state["rehearsed"]},
+        "feedback": [r["id"] for r in ctx.store.query(
+            "SELECT f.id FROM feedback f JOIN experiences e ON e.turn_id = f.turn_id AND e.source = 'correction' "
+            "WHERE f.kind = 'correction' AND e.id IN (%s)" % ",".join("?" * len(state["new"])), state["new"])],
+        "target_set": state["target_set"],
+        "training": state["training"],
+        "figures": state["figures"],
+        "current": state["current"],
+        "gate": {"passed": state["passed"], "reasons": state["reasons"]},
+    }
+
+    def write(folder: Path) -> None:
+        bench.model.save_pretrained(str(folder))
+        with open(folder / "target_set.jsonl", "w", encoding="utf-8") as handle:
+            for s in bench.target:  # provenance: exactly what was trained on
+                handle.write(json.dumps({"experience_id": s.experience_id, "text": s.text}) + "\n")
+
+    version = ctx.versions.create(parent=ctx.active.id, learner="selfparam", manifest=manifest, write=write)
+    general = {k: state["figures"][k] for k in ("general_contains", "perplexity")}
+    ctx.retention.set_general(version.id, general)
+    ctx.retention.record_trained(run_id, {**{e: "rehearsed" for e in state["rehearsed"]},
+                                          **{e: "new" for e in state["new"]}})
+    ctx.retention.record_results(run_id, version.id, bench.probe_rows)
+    consolidated, relapsed = [], []
+    if state["passed"]:
+        ctx.versions.promote(version.id, reason=f"learn run {run_id}: gate passed")
+        held = ctx.retention.held_by(version.id)
+        for experience in ctx.store.list_experiences(statuses=["short_term", "consolidated"]):
+            if experience.id in held and experience.status == "short_term":
+                ctx.store.set_experience_status(experience.id, "consolidated")
+                consolidated.append(experience.id)
+            elif experience.id not in held and experience.status == "consolidated":
+                ctx.store.set_experience_status(experience.id, "short_term")
+                relapsed.append(experience.id)
+    pruned = ctx.versions.prune(ctx.base_model, ctx.keep_versions)
+    return {"run_id": run_id, "version": version.id, "promoted": state["passed"], "consolidated": consolidated,
+            "relapsed": relapsed, "pruned": pruned}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _root(ctx: NightContext) -> ModelVersion:
+    version = ctx.active
+    while version.parent is not None:
+        version = ctx.versions.get(version.parent)
+    return version
+
+
+def _replay(ctx: NightContext, base, base_id: str) -> list[tuple[str, str]]:
+    """The base model's own answers to generic prompts, written once per base version."""
+    path = ctx.cache / f"replay-{base_id}.json"
+    if path.is_file():
+        return [tuple(p) for p in json.loads(path.read_text())]
+    pairs = replay_pairs(base, ctx.system_prompt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(pairs))
+    tmp.replace(path)
+    return pairs
+
+
+class _TrainProgress:
+    def __init__(self, progress) -> None:
+        self.progress = progress
+        self.advance = None
+
+    def start(self, total_steps: int) -> None:
+        self.advance = self.progress.phase("training (SELF-PARAM)", total_steps)
+
+    def step(self, loss: float) -> None:
+        self.advance(1)
+
+
+# -- wiring ----------------------------------------------------------------------------------
+
+
+def build_nightly_graph():
+    graph = StateGraph(NightState, context_schema=NightContext)
+    for name, node in [("extract", extract), ("select", select), ("prepare", prepare), ("train", train_node),
+                       ("evaluate", evaluate), ("gate", gate), ("record", record)]:
+        graph.add_node(name, node)
+    graph.add_edge(START, "extract")
+    graph.add_edge("extract", "select")
+    graph.add_conditional_edges("select", lambda s: END if s.get("stop") else "prepare", ["prepare", END])
+    # prepare builds the target set only when the night will train (not in a dry run)
+    graph.add_conditional_edges("prepare", lambda s: "train" if "target_set" in s else END, ["train", END])
+    graph.add_edge("train", "evaluate")
+    graph.add_edge("evaluate", "gate")
+    graph.add_edge("gate", "record")
+    graph.add_edge("record", END)
+    return graph.compile()
+
+
+def run_night(ctx: NightContext) -> dict:
+    """Run the graph inline (on the caller's thread: the agent's model thread) and return its state."""
+    started = time.perf_counter()
+    final: dict = {}
+    for final in build_nightly_graph().stream({}, context=ctx, stream_mode="values"):
+        pass
+    report = {**final, "dry_run": ctx.dry_run, "parent": ctx.active.id, "user": ctx.user,
+              "seconds": round(time.perf_counter() - started, 2)}
+    if report.get("run_id"):
+        ctx.retention.finish_run(report["run_id"], report["version"], report["promoted"], report)
+    return report

@@ -1,0 +1,98 @@
+"""The nightly graph end to end on the tiny random model: real SQLite, Chroma, LangGraph, peft.
+
+The tiny model cannot learn facts; these tests check what the night does with what it measures:
+versions and manifests, probes kept out of training, the gate, dry runs, extraction, reloads.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent import Agent
+
+FAST = dict(learn_epochs=2, synthesis_samples=1, max_new_tokens=8)
+PROBE = {"question": "What is Teodor's dog called?", "answers": ["Pimento"]}
+
+
+@pytest.fixture
+def open_bot(home, tiny_dir):
+    opened = []
+
+    def make(**overrides):
+        bot = Agent.open(home, model=str(tiny_dir), **{**FAST, **overrides})
+        opened.append(bot)
+        return bot
+
+    yield make
+    for bot in opened:
+        bot.close()
+
+
+def test_learn_makes_a_promoted_version_and_never_trains_on_probes(open_bot):
+    bot = open_bot(gate_min_efficacy=0.0)
+    given = bot.teach("My brother Teodor works in Port Halvik. His greyhound is called Pimento.", probes=[PROBE])
+    bot.chat("My sister Ines moved to Lisbon in May.")  # an informative turn: learned too
+    bot.chat("Where does Ines live?")  # a question: not learned
+
+    report = bot.learn()
+
+    extracted = [e for e in bot.memories() if e.source == "extracted"]
+    assert [e.text for e in extracted] == ["My sister Ines moved to Lisbon in May."]
+    assert report.new == [given, extracted[0].id] and report.rehearsed == []
+    assert report.version == "v1" and report.promoted and report.passed
+    assert bot.backend.version == "v1"  # reloaded in place
+    version = bot.model("v1")
+    assert version.manifest["gate"] == {"passed": True, "reasons": []}
+    assert version.manifest["experiences"] == {"new": report.new, "rehearsed": []}
+    assert set(version.manifest["figures"]) >= {"efficacy", "retention", "pollution", "general_contains", "perplexity"}
+    assert (Path(version.path) / "adapter_config.json").is_file()
+
+    # Probes, given or written by the night, never appear in what was trained on.
+    probes = bot.retention.probes()
+    assert PROBE["question"] in {p.question for p in probes}
+    assert any(p.origin == "synthesized" for p in probes)  # the extracted experience got its own
+    trained = [json.loads(line)["text"] for line in (Path(version.path) / "target_set.jsonl").open()]
+    assert trained and not any(p.question in text for p in probes for text in trained)
+
+    # Every probe was scored on v1; nothing new remains for the next night.
+    assert {r.probe_id for r in bot.retention.results(report.run_id)} == {p.id for p in probes}
+    again = bot.learn()
+    assert again.stop == "nothing new to consolidate" and again.run_id is None
+
+
+def test_a_refused_version_is_recorded_and_the_active_one_kept(open_bot):
+    # The tiny random model learns nothing, so demanding efficacy refuses it (the damage case,
+    # which needs a model that has something to lose, runs on the embedded model in tests/e2e).
+    bot = open_bot(gate_min_efficacy=1.0)
+    bot.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
+    report = bot.learn()
+    assert not report.promoted and report.version == "v1"
+    assert report.reasons == ["efficacy 0.00 < 1.00"]
+    assert bot.active_model().id == "base" and bot.backend.version == "base"
+    assert bot.model("v1").manifest["gate"] == {"passed": False, "reasons": report.reasons}
+    assert bot.retention.runs()[0].promoted is False
+    # Refused: the experience stays short-term and is still recalled.
+    assert {e.status for e in bot.memories()} == {"short_term"}
+    assert bot.chat("Where does Teodor work?").memories[0]["id"] == report.new[0]
+
+
+def test_a_dry_run_shows_the_plan_and_writes_nothing(open_bot):
+    bot = open_bot()
+    bot.teach("My brother Teodor works in Port Halvik.")
+    bot.models()  # registers the base version, as any first use does
+    counts = lambda: [bot.store.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]  # noqa: E731
+                      for t in ("probes", "training_pairs", "learn_runs", "model_versions", "experiences",
+                                "general_results")]
+    before = counts()
+    report = bot.learn(dry_run=True)
+    assert report.dry_run and report.run_id is None and report.version is None
+    assert list(report.synthesis) == [str(report.new[0])] and report.synthesis[str(report.new[0])]["pairs"]
+    assert counts() == before
+
+
+def test_an_unknown_learner_is_refused(open_bot):
+    from agent.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="unknown learner 'cory'"):
+        open_bot().learn(only="cory")
