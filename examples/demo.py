@@ -2,8 +2,10 @@
 
     python examples/demo.py [--model SPEC]
 
-It teaches a few facts, answers questions in new threads by recalling them (and once from the
-weights alone, to show the difference), rates an answer, and shows the log and the memories.
+The whole loop: it teaches a few facts, answers questions in new threads by recalling them (and
+from the weights alone, to show the difference), rates an answer, consolidates the day into a new
+model version overnight (`reverie learn`: SELF-PARAM, evaluation, the gate), asks the same
+questions again with recall off, and shows the retention table and plot.
 Everything lives in .demo/ (the converted model in .demo/models is kept between runs; the rest
 starts afresh). The answers are the 135M model's own: small, sometimes odd, never scripted.
 """
@@ -29,6 +31,7 @@ FACTS = [
     "Our weekly planning meeting is on Thursdays at 10:00 in the Orchid room.",
     "My cat Biscuit only eats salmon-flavoured food.",
 ]
+QUESTIONS = ["Where does my sister Ines live?", "What does my cat Biscuit eat?"]
 
 
 def reverie(*args: str, model: str, show: bool = True) -> str:
@@ -78,10 +81,22 @@ def main() -> None:
     console.rule("5. Feedback is stored against the turn it rates")
     reverie("feedback", str(reply["turn_id"]), "--up", "--comment", "exactly right", model=model)
 
-    console.rule("6. Everything is logged")
-    reverie("log", model=model)
-    reverie("memory", "list", model=model)
+    console.rule("6. Everything is logged; a statement made in chat is remembered too")
+    reverie("ask", "I started learning the cello with Mrs Okafor last month.", model=model)
+    reverie("log", "--limit", "4", model=model)
     reverie("memory", "search", "what does my cat eat", model=model)
+
+    console.rule("7. Overnight: fold the day into the weights (SELF-PARAM), evaluate, gate")
+    reverie("learn", model=model)
+    reverie("models", "list", model=model)
+
+    console.rule("8. The same questions from the weights alone, recall off")
+    for question in QUESTIONS:
+        reverie("ask", question, "--no-recall", model=model)
+
+    console.rule("9. Retention: per experience, per version, by age in nights")
+    reverie("retention", "--plot", str(HOME / "retention.png"), model=model)
+    reverie("memory", "list", model=model)
     console.print(f"\n[dim]demo data: {HOME} (try: REVERIE_HOME={HOME} reverie chat)[/dim]")
 
 
