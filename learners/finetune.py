@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from learners.selfparam import NullProgress, SelfParamConfig, SelfParamResult
+from learners.selfparam import NullProgress, SelfParamConfig, SelfParamResult, optimiser_step
 
 
 def train_ce(
@@ -73,13 +73,7 @@ def train_ce(
             logits = student(input_ids=ids, attention_mask=mask).logits[:, :-1]  # position t predicts t + 1
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target[:, 1:].reshape(-1),
                                    ignore_index=-100)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(student.parameters(), config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.losses.append(loss.item())
-            result.steps += 1
-            progress.step(result.losses[-1])
+            optimiser_step(accelerator, student, optimizer, loss, result, progress)
     result.seconds = time.perf_counter() - started
     result.model = accelerator.unwrap_model(student).eval()
     return result

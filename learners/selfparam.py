@@ -334,13 +334,18 @@ def train(
             student_logits = sentence_logits(student, batch.student_ids, batch.student_mask, batch.student_positions)
             loss = masked_mean(kl_per_token(teacher_logits, student_logits), batch.token_mask)
             # Alg. 1, step 6: one optimiser step.
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(student.parameters(), config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.losses.append(loss.item())
-            result.steps += 1
-            progress.step(result.losses[-1])
+            optimiser_step(accelerator, student, optimizer, loss, result, progress)
     result.seconds = time.perf_counter() - started
     result.model = accelerator.unwrap_model(student).eval()
     return result
+
+
+def optimiser_step(accelerator, student, optimizer, loss, result: SelfParamResult, progress) -> None:
+    """Backward, clip, step; record the loss. Shared with the cross-entropy baselines (``learners.finetune``)."""
+    accelerator.backward(loss)
+    accelerator.clip_grad_norm_(student.parameters(), result.config.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    result.losses.append(loss.item())
+    result.steps += 1
+    progress.step(result.losses[-1])
