@@ -499,7 +499,11 @@ class Agent:
             replay=s.learn_replay, probes_per_experience=s.learn_probes, extract_turns=s.learn_extract_turns,
             keep_versions=s.keep_versions, dry_run=dry_run, progress=progress or NullProgress(),
         )
-        report = run_night(context)
+        locks = s.home / "locks"
+        locks.mkdir(exist_ok=True)
+        # One night at a time per home: two would both train from the same parent and race to promote.
+        with FileLock(str(locks / "learn.lock")):
+            report = run_night(context)
         if report.get("promoted"):
             self._sync_version()  # hot reload: the next turn answers from the new weights
         return report
