@@ -486,23 +486,23 @@ class Agent:
 
         s = self.settings
         base_source = self._ensure_base()
-        context = NightContext(
-            store=self.store, retention=self.retention, versions=self.versions, base_model=s.model,
-            active=self.versions.active(s.model), load_base=lambda: self._load_weights(base_source),
-            make_backend=self._backend_over, user=user, system_prompt=s.system_prompt,
-            selfparam=SelfParamConfig(lr=s.learn_lr, epochs=s.learn_epochs, batch_size=s.learn_batch_size,
-                                      lora_r=s.learn_lora_r, lora_alpha=2 * s.learn_lora_r),
-            synthesis=SynthesisConfig(samples=s.synthesis_samples),
-            thresholds=GateThresholds(s.gate_min_efficacy, s.gate_retention_tolerance, s.gate_general_tolerance,
-                                      s.gate_perplexity_tolerance),
-            cache=s.home / "cache", generator=self._generator(), rehearse=s.learn_rehearse,
-            replay=s.learn_replay, probes_per_experience=s.learn_probes, extract_turns=s.learn_extract_turns,
-            keep_versions=s.keep_versions, dry_run=dry_run, progress=progress or NullProgress(),
-        )
         locks = s.home / "locks"
         locks.mkdir(exist_ok=True)
         # One night at a time per home: two would both train from the same parent and race to promote.
         with FileLock(str(locks / "learn.lock")):
+            context = NightContext(
+                store=self.store, retention=self.retention, versions=self.versions, base_model=s.model,
+                active=self.versions.active(s.model), load_base=lambda: self._load_weights(base_source),
+                make_backend=self._backend_over, user=user, system_prompt=s.system_prompt,
+                selfparam=SelfParamConfig(lr=s.learn_lr, epochs=s.learn_epochs, batch_size=s.learn_batch_size,
+                                          lora_r=s.learn_lora_r, lora_alpha=2 * s.learn_lora_r),
+                synthesis=SynthesisConfig(samples=s.synthesis_samples),
+                thresholds=GateThresholds(s.gate_min_efficacy, s.gate_retention_tolerance, s.gate_general_tolerance,
+                                          s.gate_perplexity_tolerance),
+                cache=s.home / "cache", generator=self._generator(), rehearse=s.learn_rehearse,
+                replay=s.learn_replay, probes_per_experience=s.learn_probes, extract_turns=s.learn_extract_turns,
+                keep_versions=s.keep_versions, dry_run=dry_run, progress=progress or NullProgress(),
+            )
             report = run_night(context)
         if report.get("promoted"):
             self._sync_version()  # hot reload: the next turn answers from the new weights
