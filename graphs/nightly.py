@@ -167,6 +167,8 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
         experience = texts[item] if isinstance(item, int) else item
         if stored.get(item):  # written on a night that did not finish: the same pairs again
             pairs[item] = stored[item]
+            report[str(item)] = {"reused": True, "probes": [p.question for p in ctx.retention.probes([item])],
+                                 "pairs": [{"question": q, "answer": a, "recited": r} for q, a, r in stored[item]]}
             advance(1)
             continue
         written, yield_report = synthesize(

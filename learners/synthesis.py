@@ -172,6 +172,17 @@ def _jaccard(a: str, b: str) -> float:
     return len(x & y) / max(1, len(x | y))
 
 
+def recite(sentences: list[str], covered: set[int]) -> list[QAPair]:
+    """A recitation pair for each sentence no kept pair covers, in the assistant's voice."""
+    pairs = []
+    for index, sentence in enumerate(sentences):
+        if index not in covered:
+            subject = topic(sentence)
+            question = f"What did I tell you about {subject}?" if subject else "What did I tell you?"
+            pairs.append(QAPair(question, second_person(sentence), index, 1.0, recited=True))
+    return pairs
+
+
 # -- the recipe ---------------------------------------------------------------------------------
 
 
@@ -230,13 +241,9 @@ def synthesize(
 
     # 5. Every sentence reaches S: recite the ones no kept pair came from.
     if config.recite_uncovered:
-        covered = {p.sentence for p in kept}
-        for index, sentence in enumerate(sentences):
-            if index not in covered:
-                subject = topic(sentence)
-                question = f"What did I tell you about {subject}?" if subject else "What did I tell you?"
-                kept.append(QAPair(question, second_person(sentence), index, 1.0, recited=True))
-                report.recited += 1
+        recitations = recite(sentences, {p.sentence for p in kept})
+        kept += recitations
+        report.recited += len(recitations)
     report.kept = len(kept)
     experience_words = content_words(experience)
     said = set().union(*(content_words(p.answer) for p in kept)) if kept else set()
@@ -289,4 +296,8 @@ def set_aside_probes(
                  if normalize_answer(m.group(0)) not in normalize_answer(subject).split()]
         if subject and named:
             probes.append((f"What do you know about {subject}?", named))
-    return probes, [p for i, p in enumerate(pairs) if i not in taken]
+    rest = [p for i, p in enumerate(pairs) if i not in taken]
+    # A sentence whose only pair became a probe is recited instead, so it still reaches training.
+    orphaned = {pairs[i].sentence for i in taken} - {p.sentence for p in rest}
+    sentences = split_sentences(experience)
+    return probes, rest + recite(sentences, set(range(len(sentences))) - orphaned)

@@ -54,7 +54,7 @@ def learn(
     for key, s in report.synthesis.items():
         written = sum(1 for p in s.get("pairs", []) if not p["recited"])
         recited = len(s.get("pairs", [])) - written
-        table.add_row(key, str(len(s["probes"])), f"{written} + {recited}", str(sum(s["rejected"].values())))
+        table.add_row(key, str(len(s["probes"])), f"{written} + {recited}", str(sum(s.get("rejected", {}).values())))
     out.print(table)
     if dry_run:
         return

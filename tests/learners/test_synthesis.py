@@ -130,3 +130,8 @@ def test_probes_are_set_aside_and_never_left_in_the_training_pairs():
     assert probes == [("What do you know about Teodor?", ["Port Halvik", "Pimento"])]
     assert rest == pairs[2:] and probes[0][0] not in {p.question for p in rest}
     assert set_aside_probes(experience, pairs, 0) == ([], pairs)
+    # The greyhound sentence's only pair becomes the probe: that sentence is recited instead.
+    probes, rest = set_aside_probes(experience, pairs[1:], 1)
+    assert probes == [("What is the greyhound called?", ["Pimento"])]
+    assert rest == [pairs[2], QAPair("What did I tell you about Pimento?", "His greyhound is called Pimento.", 1, 1.0,
+                                     recited=True)]
