@@ -5,7 +5,7 @@
                           +----------+--> END   (nothing new to learn; or a dry run)
 
   extract   informative user turns of the day become experiences (source "extracted")
-  select    new experiences (never trained on) and earlier ones to rehearse, weakest first
+  select    new experiences (in no promoted version yet) and earlier ones to rehearse, weakest first
   prepare   fresh base weights; probes set aside per new experience (never trained on); the
             model's own QA pairs for the rest (``learners.synthesis``); replay text
   train     SELF-PARAM (``learners.selfparam``) on new + rehearsed + replay, continuing the
@@ -139,7 +139,8 @@ def extract(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx = runtime.context
-    trained = ctx.retention.trained_experiences(ctx.base_model)
+    # "New" means not yet in a promoted version: a refused night's experiences come back as new.
+    trained = ctx.retention.trained_experiences(ctx.base_model, promoted_only=True)
     live = [e for e in ctx.store.list_experiences(user=ctx.user, statuses=["short_term", "consolidated"])]
     new = [e.id for e in live if e.id not in trained]
     scores = ctx.retention.latest_scores(ctx.active.id)
@@ -223,7 +224,7 @@ def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
 def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx, bench = runtime.context, runtime.context.bench
     candidate = ctx.make_backend(bench.tokenizer, bench.model, "candidate")
-    trained = set(ctx.retention.trained_experiences(ctx.base_model)) | set(state["new"])
+    trained = set(ctx.retention.trained_experiences(ctx.base_model, promoted_only=True)) | set(state["new"])
     live = {e.id for e in ctx.store.list_experiences(statuses=["short_term", "consolidated"])}
     probes = [p for p in ctx.retention.probes(sorted(trained & live))]
     advance = ctx.progress.phase("evaluating", len(probes) + len(ev.GENERAL_QUESTIONS))

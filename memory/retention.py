@@ -113,11 +113,11 @@ class Retention:
         where, params = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
         return [ProbeResult(**r) for r in self.store.query(f"SELECT * FROM probe_results {where}", params)]
 
-    def trained_experiences(self, base_model: str) -> dict[int, int]:
-        """experience id -> the first run of ``base_model`` that trained on it."""
+    def trained_experiences(self, base_model: str, promoted_only: bool = False) -> dict[int, int]:
+        """experience id -> the first run of ``base_model`` that trained on it (that was promoted)."""
         rows = self.store.query(
             "SELECT experience_id, MIN(run_id) AS first FROM trained_on JOIN learn_runs ON learn_runs.id = run_id "
-            "WHERE base_model = ? GROUP BY experience_id",
+            f"WHERE base_model = ? {'AND promoted = 1' if promoted_only else ''} GROUP BY experience_id",
             (base_model,),
         )
         return {r["experience_id"]: r["first"] for r in rows}

@@ -75,6 +75,11 @@ def test_a_refused_version_is_recorded_and_the_active_one_kept(open_bot):
     # Refused: the experience stays short-term and is still recalled.
     assert {e.status for e in bot.memories()} == {"short_term"}
     assert bot.chat("Where does Teodor work?").memories[0]["id"] == report.new[0]
+    # Not in any promoted version: the next night learns it again as new, with the same probe.
+    again = bot.learn()
+    assert again.new == report.new and again.version == "v2" and again.parent == "base"
+    assert again.synthesis[str(report.new[0])]["reused"] and [p.question for p in bot.retention.probes()] == [
+        PROBE["question"]]
 
 
 def test_a_dry_run_shows_the_plan_and_writes_nothing(open_bot):
