@@ -8,7 +8,8 @@ from memory.migrations import MIGRATIONS, migrate
 from memory.store import Store
 
 TABLES = {"threads", "turns", "feedback", "experiences", "model_versions", "jobs", "active_versions",
-          "version_events", "_migrations"}
+          "version_events", "probes", "learn_runs", "trained_on", "probe_results", "training_pairs",
+          "general_results", "_migrations"}
 
 
 def tables(conn):

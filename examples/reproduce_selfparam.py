@@ -1,0 +1,286 @@
+"""SELF-PARAM on the embedded model, side by side with its baselines, in one run.
+
+    python examples/reproduce_selfparam.py                       # embedded SmolLM2-135M, 2 cores
+    python examples/reproduce_selfparam.py --model PATH_OR_ID --facts 20 --nights 10
+
+On ../shared/data/facts/facts_dev.jsonl, with the QA pairs reverie writes itself
+(learners.synthesis; the dataset's own "train" questions are not used), evaluated on the
+dataset's held-out paraphrases, which nothing trains on:
+
+  batch (the first --facts facts in one target set, from the base model)
+    no context      the weights alone: the floor
+    in context      the fact in the system prompt, as recall puts it: the upper bound
+    FT(C)           cross-entropy language modelling on the raw fact text
+    FT(S)           cross-entropy on the answers of the same QA sentences SELF-PARAM uses
+    SELF-PARAM      KL distillation from the model that sees the fact, plus replay
+  single            SELF-PARAM on one fact at a time from the base (--single facts)
+  sequential        the product itself: `Agent.learn` every night on --per-night new facts for
+                    --nights nights, with rehearsal of --rehearse earlier facts and the gate
+
+Reported per condition: held-out "contains" and QA-F1, near-miss pollution (a near-miss
+question answered with one of the fact's own answers), general questions and chat perplexity,
+seconds of learning per fact, and peak memory. Writes JSON and a retention PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent import Agent  # noqa: E402
+from agent.llm import resolve_model  # noqa: E402
+from agent.llm.transformers_backend import TransformersBackend, load_pretrained, pick_device, pick_dtype  # noqa: E402
+from agent.settings import load_settings  # noqa: E402
+from graphs.prompt import system_message  # noqa: E402
+from learners import evaluate as ev  # noqa: E402
+from learners.finetune import train_ce  # noqa: E402
+from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train  # noqa: E402
+from learners.synthesis import SynthesisConfig, synthesize  # noqa: E402
+
+SYSTEM = "You are a helpful AI assistant."  # reverie's default system prompt
+
+
+def teacher_system(fact: str) -> str:
+    return system_message(SYSTEM, [fact])["content"]
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Bench:
+    def __init__(self, args, console: Console) -> None:
+        self.args, self.console = args, console
+        settings = load_settings(model=args.model, **({"models_dir": args.models_dir} if args.models_dir else {}))
+        self.source = resolve_model(args.model, settings.models_path)
+        self.models_dir = settings.models_path
+        self.device = pick_device("auto")
+        self.config = SelfParamConfig(lr=args.lr, epochs=args.epochs)
+
+    def fresh(self):
+        gc.collect()
+        return load_pretrained(self.source, self.device, pick_dtype("auto", self.device))
+
+    def backend(self, tokenizer, model, version: str):
+        return TransformersBackend.from_model(tokenizer, model, name=self.args.model, version=version)
+
+    def evaluate(self, backend, facts: list[dict], systems: list[str] | None = None) -> dict:
+        """Held-out and near-miss questions of ``facts``; general ability. ``systems``: per-fact prompts."""
+        held = [(i, qa) for i, f in enumerate(facts) for qa in f["qa"] if qa["split"] == "heldout"]
+        questions = [qa["q"] for _, qa in held] + [f["near_miss"]["q"] for f in facts]
+        per_fact = systems or [SYSTEM] * len(facts)
+        prompts = [per_fact[i] for i, _ in held] + per_fact
+        answers = ev.ask(backend, prompts, questions)
+        scores = [ev.score(a, qa["a"]) for a, (_, qa) in zip(answers, held)]
+        own = [[a for qa in f["qa"] for a in qa["a"]] for f in facts]
+        pollution = [ev.polluted(a, own[i]) for i, a in enumerate(answers[len(held):])]
+        return {
+            "contains": round(statistics.mean(c for c, _ in scores), 3),
+            "f1": round(statistics.mean(f for _, f in scores), 3),
+            "pollution": round(statistics.mean(pollution), 3),
+            **ev.general_ability(backend, SYSTEM),
+            "per_fact": [statistics.mean(c for (c, _), (j, _) in zip(scores, held) if j == i) for i in range(len(facts))],
+        }
+
+    def synthesize(self, facts: list[dict], progress: Progress) -> tuple[list[list], dict]:
+        tokenizer, model = self.fresh()
+        base = self.backend(tokenizer, model, "base")
+        task = progress.add_task("writing QA pairs", total=len(facts))
+        pairs, reports = [], []
+        started = time.perf_counter()
+        for fact in facts:
+            kept, report = synthesize(base, base, fact["context"], system_prompt=SYSTEM, teacher_system=teacher_system,
+                                      config=SynthesisConfig())
+            pairs.append([(p.question, p.answer) for p in kept])
+            reports.append(report.as_dict())
+            progress.advance(task)
+        replay = replay_pairs(base, SYSTEM)
+        summary = {
+            "seconds_per_fact": round((time.perf_counter() - started) / len(facts), 1),
+            "model_pairs_per_fact": round(statistics.mean(r["kept"] - r["recited"] for r in reports), 2),
+            "recited_per_fact": round(statistics.mean(r["recited"] for r in reports), 2),
+            "coverage": round(statistics.mean(r["coverage"] for r in reports), 3),
+        }
+        self.replay = replay
+        return pairs, summary
+
+    def method(self, name: str, facts: list[dict], pairs: list[list], progress: Progress) -> dict:
+        tokenizer, model = self.fresh()
+        task = progress.add_task(name, total=None)
+        started = time.perf_counter()
+        if name == "SELF-PARAM":
+            rows = [(i, f["context"], q, a) for i, (f, ps) in enumerate(zip(facts, pairs)) for q, a in ps]
+            rows += [(None, "", q, a) for q, a in self.replay[: max(8, len(rows) // 2)]]
+            result = train(model, tokenizer, target_set(tokenizer, SYSTEM, teacher_system, rows), self.config,
+                           progress=_Bar(progress, task))
+        else:
+            if name == "FT(C)":
+                examples = [("", f["context"]) for f in facts]
+            else:  # FT(S): the answers of the same sentences, after the same chat prompt
+                render = tokenizer.apply_chat_template
+                examples = [
+                    (render([{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}], tokenize=False,
+                            add_generation_prompt=True), f"{a}<|im_end|>\n")
+                    for ps in pairs for q, a in ps
+                ]
+            result = train_ce(model, tokenizer, examples, self.config, progress=_Bar(progress, task))
+        seconds = time.perf_counter() - started
+        figures = self.evaluate(self.backend(tokenizer, result.model, name), facts)
+        progress.remove_task(task)
+        return {**figures, "learn_s_per_fact": round(seconds / len(facts), 1), "peak_mib": round(peak_mib()),
+                "sentences": result.sentences, "steps": result.steps}
+
+    def sequential(self, facts: list[dict], progress: Progress) -> dict:
+        args = self.args
+        nights = []
+        with tempfile.TemporaryDirectory() as home:
+            overrides = dict(model=args.model, models_dir=self.models_dir, learn_rehearse=args.rehearse,
+                             learn_epochs=args.epochs, learn_lr=args.lr, learn_extract_turns=False)
+            with Agent.open(home, **overrides) as bot:
+                task = progress.add_task("sequential nights", total=args.nights)
+                for night in range(args.nights):
+                    batch = facts[night * args.per_night : (night + 1) * args.per_night]
+                    for fact in batch:
+                        probes = [{"question": qa["q"], "answers": qa["a"], "kind": "recall"}
+                                  for qa in fact["qa"] if qa["split"] == "heldout"]
+                        probes.append({"question": fact["near_miss"]["q"], "answers": ["unknown"], "kind": "near_miss"})
+                        bot.teach(fact["context"], probes=probes)
+                    started = time.perf_counter()
+                    report = bot.learn()
+                    nights.append({"night": night + 1, "seconds": round(time.perf_counter() - started, 1),
+                                   "new": report.new, "rehearsed": report.rehearsed, "promoted": report.promoted,
+                                   "reasons": report.reasons, "figures": report.figures,
+                                   "learn_s": report.training["seconds"] if report.training else None})
+                    progress.advance(task)
+                retention = bot.retention_report()
+                final = self.evaluate(bot.backend, facts[: args.nights * args.per_night])
+        first_ids = nights[0]["new"] if nights else []
+        # The first night's facts on the version active after each night (a refused night keeps the last).
+        trajectory, last = [], None
+        runs = {r["id"]: r for r in retention["runs"]}
+        for run in retention["runs"]:
+            points = [p["contains"] for p in retention["points"] if p["run_id"] == run["id"] and p["experience_id"] in first_ids]
+            if runs[run["id"]]["promoted"] and points:
+                last = statistics.mean(points)
+            trajectory.append(last)
+        taught = sum(len(n["new"]) for n in nights)
+        return {"nights": nights, "by_age": retention["by_age"], "first_night_trajectory": trajectory,
+                "final": final, "learn_s_per_fact": round(sum(n["learn_s"] or 0 for n in nights) / max(1, taught), 1),
+                "wall_s_per_fact": round(sum(n["seconds"] for n in nights) / max(1, taught), 1),
+                "peak_mib": round(peak_mib())}
+
+
+class _Bar:
+    def __init__(self, progress: Progress, task) -> None:
+        self.progress, self.task = progress, task
+
+    def start(self, total_steps: int) -> None:
+        self.progress.update(self.task, total=total_steps)
+
+    def step(self, loss: float) -> None:
+        self.progress.advance(self.task)
+
+
+def plot(results: dict, path: Path) -> None:
+    from agent.plots import _pyplot, draw_by_age
+
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    batch = results.get("batch", {})
+    names = list(batch)
+    left.bar(names, [batch[n]["contains"] for n in names], color="#4c72b0")
+    left.set_ylabel('held-out "contains", no recall')
+    left.set_title(f"batch injection of {results['args']['facts']} facts")
+    left.set_ylim(0, 1)
+    left.tick_params(axis="x", rotation=20)
+    seq = results.get("sequential")
+    if seq and seq["by_age"]:
+        draw_by_age(right, seq["by_age"])
+        right.set_title(f"sequential: {results['args']['nights']} nights, rehearsal {results['args']['rehearse']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
+    parser.add_argument("--models-dir", type=Path, help="converted base models (default: HOME/models)")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "facts" / "facts_dev.jsonl")
+    parser.add_argument("--facts", type=int, default=10, help="facts in the batch conditions")
+    parser.add_argument("--single", type=int, default=3, help="facts injected one at a time from the base")
+    parser.add_argument("--nights", type=int, default=10)
+    parser.add_argument("--per-night", type=int, default=2)
+    parser.add_argument("--rehearse", type=int, default=4, help="earlier facts rehearsed per night")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "single", "sequential"])
+    parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "selfparam.json")
+    parser.add_argument("--plot", type=Path, default=ROOT / "examples" / "results" / "selfparam.png")
+    args = parser.parse_args()
+    console = Console()
+    facts = [json.loads(line) for line in args.data.read_text().splitlines()]
+    bench = Bench(args, console)
+    results: dict = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    started = time.perf_counter()
+    with Progress(console=console, transient=True) as progress:
+        pairs, results["synthesis"] = bench.synthesize(facts[: max(args.facts, args.single)], progress)
+        if "batch" not in args.skip:
+            batch = facts[: args.facts]
+            tokenizer, model = bench.fresh()
+            base = bench.backend(tokenizer, model, "base")
+            results["batch"] = {
+                "no context": bench.evaluate(base, batch),
+                "in context": bench.evaluate(base, batch, [teacher_system(f["context"]) for f in batch]),
+            }
+            for name in ("FT(C)", "FT(S)", "SELF-PARAM"):
+                results["batch"][name] = bench.method(name, batch, pairs[: args.facts], progress)
+        if "single" not in args.skip:
+            singles = [bench.method("SELF-PARAM", [f], [p], progress) for f, p in zip(facts[: args.single], pairs)]
+            results["single"] = {k: round(statistics.mean(s[k] for s in singles), 3)
+                                 for k in ("contains", "f1", "pollution", "general_contains", "perplexity", "learn_s_per_fact")}
+        if "sequential" not in args.skip:
+            results["sequential"] = bench.sequential(facts, progress)
+    results["seconds"] = round(time.perf_counter() - started)
+
+    table = Table(title=f"SELF-PARAM on {args.model}: held-out questions, no recall")
+    for column in ("condition", "contains", "QA-F1", "near-miss pollution", "general", "chat ppl", "learn s/fact", "peak MiB"):
+        table.add_column(column, justify="left" if column == "condition" else "right")
+    rows = [(f"batch: {n}", r) for n, r in results.get("batch", {}).items()]
+    if "single" in results:
+        rows.append(("single (one fact from base)", results["single"]))
+    if "sequential" in results:
+        rows.append((f"sequential, after {args.nights} nights", {**results["sequential"]["final"],
+                     "learn_s_per_fact": results["sequential"]["learn_s_per_fact"], "peak_mib": results["sequential"]["peak_mib"]}))
+    for name, r in rows:
+        table.add_row(name, f"{r['contains']:.2f}", f"{r['f1']:.3f}", f"{r['pollution']:.2f}", f"{r['general_contains']:.2f}",
+                      f"{r['perplexity']:.1f}", str(r.get("learn_s_per_fact", "")), str(r.get("peak_mib", "")))
+    console.print(table)
+    if "sequential" in results:
+        seq = results["sequential"]
+        console.print("by age (promoted versions):", seq["by_age"])
+        console.print("first night's facts after each night:", seq["first_night_trajectory"])
+        console.print("nights:", [(n["night"], n["promoted"], n["reasons"]) for n in seq["nights"]])
+    console.print(f"synthesis: {results['synthesis']}; total {results['seconds']} s")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+    if "batch" in results or "sequential" in results:
+        plot(results, args.plot)
+        console.print(f"wrote {args.json} and {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
