@@ -237,7 +237,8 @@ def main() -> None:
     results: dict = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     started = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
-        pairs, results["synthesis"] = bench.synthesize(facts[: max(args.facts, args.single)], progress)
+        if {"batch", "single"} - set(args.skip):  # the sequential nights write their own pairs
+            pairs, results["synthesis"] = bench.synthesize(facts[: max(args.facts, args.single)], progress)
         if "batch" not in args.skip:
             batch = facts[: args.facts]
             tokenizer, model = bench.fresh()
@@ -274,7 +275,7 @@ def main() -> None:
         console.print("by age (promoted versions):", seq["by_age"])
         console.print("first night's facts after each night:", seq["first_night_trajectory"])
         console.print("nights:", [(n["night"], n["promoted"], n["reasons"]) for n in seq["nights"]])
-    console.print(f"synthesis: {results['synthesis']}; total {results['seconds']} s")
+    console.print(f"synthesis: {results.get('synthesis')}; total {results['seconds']} s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))
     if "batch" in results or "sequential" in results:
