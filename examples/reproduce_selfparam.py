@@ -177,7 +177,7 @@ class Bench:
             if runs[run["id"]]["promoted"] and points:
                 last = statistics.mean(points)
             trajectory.append(last)
-        taught = sum(len(n["new"]) for n in nights)
+        taught = min(len(facts), args.nights * args.per_night)  # distinct facts (a refused night's come back)
         return {"nights": nights, "by_age": retention["by_age"], "first_night_trajectory": trajectory,
                 "final": final, "learn_s_per_fact": round(sum(n["learn_s"] or 0 for n in nights) / max(1, taught), 1),
                 "wall_s_per_fact": round(sum(n["seconds"] for n in nights) / max(1, taught), 1),
