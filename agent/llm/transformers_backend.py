@@ -6,12 +6,16 @@ import json
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.generation.streamers import BaseStreamer
+
+# peft asks transformers a deprecated question on every adapter load; nothing for a user to fix.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 from agent.errors import ModelError
 from agent.llm.protocol import Generation, GenerationOptions, Message, TokenScores
