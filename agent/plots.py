@@ -15,6 +15,13 @@ def _pyplot():
     return plt
 
 
+def _whole_numbers(ax, xs) -> None:
+    """Nights and runs are counted: integer ticks, and room around a single point."""
+    xs = sorted(set(xs)) or [0]
+    ax.set_xticks(range(min(xs), max(xs) + 1, max(1, (max(xs) - min(xs)) // 10 + 1)))
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+
+
 def draw_by_age(ax, by_age: list[dict[str, Any]]) -> None:
     """Mean probe "contains" and QA-F1 by age in nights (0 = the night it was learned)."""
     ages = [p["age"] for p in by_age]
@@ -23,6 +30,7 @@ def draw_by_age(ax, by_age: list[dict[str, Any]]) -> None:
     for p in by_age:
         ax.annotate(f"n={p['experiences']}", (p["age"], p["contains"]), textcoords="offset points", xytext=(0, 6),
                     ha="center", fontsize=7, color="#555555")
+    _whole_numbers(ax, ages)
     ax.set_xlabel("age in nights (0 = efficacy, later = retention)")
     ax.set_ylabel("probe score, no recall")
     ax.set_ylim(0, 1.05)
@@ -46,6 +54,7 @@ def plot_retention(report: dict[str, Any], path: Path) -> Path:
     for i, run in enumerate(report["runs"], start=1):
         if not run["promoted"]:
             left.axvspan(i - 0.4, i + 0.4, color="#dd8452", alpha=0.12, linewidth=0)
+    _whole_numbers(left, range(1, len(runs) + 1))
     left.set_xlabel("learn run (shaded: refused by the gate; dots: promoted)")
     left.set_ylabel('probe "contains", no recall')
     left.set_ylim(-0.05, 1.05)
