@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=3, help="facts injected one at a time from the base")
     parser.add_argument("--nights", type=int, default=10)
     parser.add_argument("--per-night", type=int, default=2)
-    parser.add_argument("--rehearse", type=int, default=4, help="earlier facts rehearsed per night")
+    parser.add_argument("--rehearse", type=int, default=0, help="earlier facts rehearsed per night (the product default)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "single", "sequential"])

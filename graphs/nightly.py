@@ -100,7 +100,7 @@ class NightContext:
     thresholds: ev.GateThresholds
     cache: Path  # replay text, per base version
     generator: Any = None  # a separate question-writing backend, if configured
-    rehearse: int = 4
+    rehearse: int = 0
     replay: int = 8
     probes_per_experience: int = 1
     extract_turns: bool = True
