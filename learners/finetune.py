@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from learners.selfparam import NullProgress, SelfParamConfig, SelfParamResult, optimiser_step
+from learners.selfparam import NullProgress, SelfParamConfig, SelfParamResult, optimiser_step, with_lora
 
 
 def train_ce(
@@ -29,7 +29,6 @@ def train_ce(
     """Minimise cross-entropy of each ``target`` given its ``prompt`` (an empty prompt: the whole
     text is the target, as language modelling). Prompt and target are tokenised separately."""
     from accelerate import Accelerator
-    from peft import LoraConfig, get_peft_model
 
     if not examples:
         raise ValueError("fine-tuning needs at least one example")
@@ -37,12 +36,7 @@ def train_ce(
     order = random.Random(config.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if config.full_finetune:
-        student = model
-    else:
-        student = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                                   lora_dropout=config.lora_dropout, target_modules="all-linear",
-                                                   task_type="CAUSAL_LM"))
+    student = model if config.full_finetune else with_lora(model, config)
     student.train()
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
     student, optimizer = accelerator.prepare(student, optimizer)

@@ -297,13 +297,7 @@ def train(
         student = model
         teacher = None
     else:
-        from peft import LoraConfig, get_peft_model
-
-        student = get_peft_model(
-            model,
-            LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                       target_modules="all-linear", task_type="CAUSAL_LM"),
-        )
+        student = with_lora(model, config)
         teacher = None
     student.train()
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
@@ -338,6 +332,15 @@ def train(
     result.seconds = time.perf_counter() - started
     result.model = accelerator.unwrap_model(student).eval()
     return result
+
+
+def with_lora(model, config: SelfParamConfig):
+    """The model wrapped in fresh LoRA adapters on every linear layer (lm_head excluded)."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                            lora_dropout=config.lora_dropout, target_modules="all-linear",
+                                            task_type="CAUSAL_LM"))
 
 
 def optimiser_step(accelerator, student, optimizer, loss, result: SelfParamResult, progress) -> None:
