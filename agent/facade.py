@@ -235,6 +235,7 @@ class Agent:
             options=self.generation_options,
             recall_k=s.recall_k,
             recall_min_score=s.recall_min_score,
+            retention=self.retention,  # one per agent: it caches what each version holds
         )
 
     # -- chatting ------------------------------------------------------------------------

@@ -72,6 +72,11 @@ class ChatContext:
     recall_k: int = 4
     recall_min_score: float = 0.3
     on_text: Callable[[str], None] | None = None  # receives the reply's text as it is generated
+    retention: Retention | None = None  # what the served weights hold; default: read from ``store``
+
+    def __post_init__(self) -> None:
+        if self.retention is None:
+            self.retention = Retention(self.store)
     verifiers: Sequence[Verifier] = field(default_factory=tuple)
 
     @property
@@ -88,7 +93,7 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         return {"memories": []}
     # Retention-aware: skip only the experiences the served weights answer (their latest probes
     # all pass); any other one, consolidated or not, is recalled, so no answer is ever lost.
-    held = Retention(ctx.store).held_by(ctx.backend.version)
+    held = ctx.retention.held_by(ctx.backend.version)
     hits = ctx.store.search(
         state["messages"][-1]["content"], user=state["user"], k=ctx.recall_k + min(len(held), 16),
         statuses=("short_term", "consolidated"), min_score=ctx.recall_min_score,

@@ -182,6 +182,10 @@ def m006_probes_and_learn_runs(db: sqlite3.Connection) -> None:
             PRIMARY KEY (run_id, probe_id, version)
         )"""
     )
+    # Recall asks every turn whether the served version was scored again (one lookup on the first
+    # index); only then is its latest result per probe read again (the second).
+    db.execute("CREATE INDEX probe_results_latest_run ON probe_results(version, run_id)")
+    db.execute("CREATE INDEX probe_results_by_probe ON probe_results(version, probe_id, run_id)")
     db.execute(
         """CREATE TABLE training_pairs (  -- an experience's target-set pairs, reused when rehearsed
             id INTEGER PRIMARY KEY AUTOINCREMENT,

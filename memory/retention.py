@@ -21,6 +21,7 @@ from memory.store import Store
 class Retention:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._held: dict[str, tuple[int | None, set[int]]] = {}  # version -> (its latest run, held set)
 
     # -- probes ----------------------------------------------------------------------------
 
@@ -125,21 +126,29 @@ class Retention:
     # -- what a version holds ----------------------------------------------------------------
 
     def latest_scores(self, version: str) -> dict[int, float]:
-        """experience id -> mean recall-probe "contains" in the latest run that scored ``version``."""
+        """experience id -> mean recall-probe "contains" on ``version``, each probe's latest score."""
         rows = self.store.query(
             """SELECT p.experience_id AS experience, AVG(r.contains) AS score
                FROM probe_results r JOIN probes p ON p.id = r.probe_id
                WHERE r.version = ? AND p.kind = 'recall'
-                 AND r.run_id = (SELECT MAX(r2.run_id) FROM probe_results r2 JOIN probes p2 ON p2.id = r2.probe_id
-                                 WHERE r2.version = r.version AND p2.experience_id = p.experience_id)
+                 AND r.run_id = (SELECT MAX(run_id) FROM probe_results
+                                 WHERE version = r.version AND probe_id = r.probe_id)
                GROUP BY p.experience_id""",
             (version,),
         )
         return {r["experience"]: r["score"] for r in rows}
 
     def held_by(self, version: str) -> set[int]:
-        """Experiences whose latest recall probes on ``version`` all pass: recall may skip them."""
-        return {e for e, score in self.latest_scores(version).items() if score >= 1.0}
+        """Experiences whose latest recall probes on ``version`` all pass: recall may skip them.
+
+        Asked on every chat turn, but it changes only when a night scores ``version``: the set
+        is recomputed only then (the check is one index lookup)."""
+        latest = self.store.query("SELECT MAX(run_id) AS run FROM probe_results WHERE version = ?", (version,))[0]["run"]
+        cached = self._held.get(version)
+        if cached is None or cached[0] != latest:
+            cached = (latest, {e for e, score in self.latest_scores(version).items() if score >= 1.0})
+            self._held[version] = cached
+        return set(cached[1])
 
     def general(self, version: str) -> dict[str, float] | None:
         rows = self.store.query("SELECT figures FROM general_results WHERE version = ?", (version,))

@@ -67,3 +67,16 @@ def test_general_figures_are_kept_per_version(parts):
     assert retention.general("base") is None
     retention.set_general("base", {"general_contains": 0.5, "perplexity": 20.0})
     assert retention.general("base") == {"general_contains": 0.5, "perplexity": 20.0}
+
+
+def test_what_a_version_holds_follows_its_latest_scores(parts):
+    # Recall asks this every turn and the answer is remembered; a new score must replace it.
+    store, versions, retention = parts
+    (a,) = store.add_experiences(["A is 1."], "taught", "u")
+    probe = retention.add_probes(a.id, [("What is A?", ["1"], "recall")], "given")[0]
+    v1 = _version(versions)
+    assert retention.held_by(v1) == set()
+    retention.record_results(retention.start_run("m", "base"), v1, [(probe.id, "1", 1.0, 1.0)])
+    assert retention.held_by(v1) == {a.id}
+    retention.record_results(retention.start_run("m", "base"), v1, [(probe.id, "2", 0.0, 0.0)])
+    assert retention.held_by(v1) == set()
