@@ -25,6 +25,7 @@ class GenerationOptions:
     top_p: float = 1.0  # nucleus sampling; only used when temperature > 0
     repetition_penalty: float = 1.0  # >1 also penalises tokens of the prompt, so recalled facts suffer
     seed: int | None = None  # makes sampled generation repeatable
+    max_time_s: float | None = None  # stop generating after this long (a verifier's time budget)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Backend(Protocol):
         """The exact prompt text the chat template makes of ``messages``."""
         ...
 
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``, without special tokens."""
+        ...
+
     def count_tokens(self, text: str) -> int: ...
 
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
@@ -73,13 +78,15 @@ class Backend(Protocol):
         messages: Sequence[Message],
         options: GenerationOptions = ...,
         on_text: Callable[[str], None] | None = None,
+        prefill: str = "",
     ) -> Generation:
         """Generate a reply; ``on_text`` (if given) receives each new piece of text as it is decoded,
-        on the caller's thread."""
+        on the caller's thread. ``prefill`` is text the reply is made to start with (a judge's
+        "Final Answer (Yes or No):"); it is not part of the returned text."""
         ...
 
     def generate_batch(
-        self, conversations: Sequence[Sequence[Message]], options: GenerationOptions = ...
+        self, conversations: Sequence[Sequence[Message]], options: GenerationOptions = ..., prefill: str = ""
     ) -> list[Generation]: ...
 
     def stream(

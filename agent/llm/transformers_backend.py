@@ -165,14 +165,17 @@ class TransformersBackend:
             list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.encode(text))
 
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
         return self.count_tokens(self.render(messages))
 
-    def _encode_chat(self, messages: Sequence[Message]) -> torch.Tensor:
-        ids = self.tokenizer(self.render(messages), add_special_tokens=False, return_tensors="pt")
+    def _encode_chat(self, messages: Sequence[Message], prefill: str = "") -> torch.Tensor:
+        ids = self.tokenizer(self.render(messages) + prefill, add_special_tokens=False, return_tensors="pt")
         return ids["input_ids"].to(self._device)
 
     def _generate_kwargs(self, options: GenerationOptions) -> dict:
@@ -183,6 +186,8 @@ class TransformersBackend:
             repetition_penalty=options.repetition_penalty,
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        if options.max_time_s is not None:
+            kwargs["max_time"] = options.max_time_s
         if sample:
             kwargs.update(temperature=options.temperature, top_p=options.top_p)
             if options.seed is not None:
@@ -215,8 +220,9 @@ class TransformersBackend:
         messages: Sequence[Message],
         options: GenerationOptions = DEFAULT_OPTIONS,
         on_text: Callable[[str], None] | None = None,
+        prefill: str = "",
     ) -> Generation:
-        model, ids = self.model, self._encode_chat(messages)
+        model, ids = self.model, self._encode_chat(messages, prefill)
         kwargs = self._generate_kwargs(options)
         if on_text is not None:
             kwargs["streamer"] = _TextCallback(self.tokenizer, on_text)
@@ -225,12 +231,15 @@ class TransformersBackend:
 
     @torch.inference_mode()
     def generate_batch(
-        self, conversations: Sequence[Sequence[Message]], options: GenerationOptions = DEFAULT_OPTIONS
+        self,
+        conversations: Sequence[Sequence[Message]],
+        options: GenerationOptions = DEFAULT_OPTIONS,
+        prefill: str = "",
     ) -> list[Generation]:
         if not conversations:
             return []
         model, tokenizer = self.model, self.tokenizer
-        prompts = [self.render(c) for c in conversations]
+        prompts = [self.render(c) + prefill for c in conversations]
         tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
         batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self._device)
         out = model.generate(**batch, **self._generate_kwargs(options))
