@@ -1,6 +1,6 @@
 import pytest
 
-from learners.metrics import contains, normalize_answer, qa_f1
+from learners.metrics import contains, kendall_tau, normalize_answer, qa_f1, spearman
 
 
 def test_normalisation_follows_squad():
@@ -27,3 +27,14 @@ def test_contains_matches_whole_words_only():
 )
 def test_qa_f1(prediction, golds, expected):
     assert qa_f1(prediction, golds) == pytest.approx(expected)
+
+
+def test_kendall_tau_b_and_spearman_match_hand_computations():
+    # 5 items against binary labels: 2 concordant, 4 discordant, 4 pairs tied in y only.
+    assert kendall_tau([1, 2, 3, 4, 5], [1, 0, 1, 1, 0]) == round(-2 / 60 ** 0.5, 4)
+    assert kendall_tau([1, 2, 3], [1, 2, 3]) == 1.0 and kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+    assert kendall_tau([1, 1, 1], [1, 2, 3]) is None  # a constant judge has no correlation
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    # Average ranks for ties: x ranks [1.5, 1.5, 3], y ranks [1, 2, 3] -> rho = 0.866.
+    assert spearman([0, 0, 1], [1, 2, 3]) == 0.866
+    assert spearman([1, 1], [1, 2]) is None
