@@ -59,7 +59,7 @@ class Reply(BaseModel):
     user: str
     text: str
     model_version: str
-    verdicts: list[dict[str, Any]]  # from the verify step; empty while no verifier is configured
+    verdicts: list[dict[str, Any]]  # from the verify step (CodeJudge, consistency); empty when nothing was checked
     memories: list[dict[str, Any]]  # what recall put into the prompt: kind, id, text, score
     latency_s: float
     prompt_tokens: int
@@ -224,6 +224,16 @@ class Agent:
             repetition_penalty=s.repetition_penalty,
         )
 
+    def _verifiers(self) -> list:
+        from graphs.verify.nodes import ChoiceCheck, CodeCheck
+
+        s, checks = self.settings, []
+        if s.verify_code != "off":
+            checks.append(CodeCheck(s.verify_code, s.verify_code_budget_s))
+        if s.verify_choices:
+            checks.append(ChoiceCheck(s.verify_max_options))
+        return checks
+
     def _context(self):
         from graphs.chat import ChatContext
 
@@ -236,6 +246,7 @@ class Agent:
             recall_k=s.recall_k,
             recall_min_score=s.recall_min_score,
             retention=self.retention,  # one per agent: it caches what each version holds
+            verifiers=self._verifiers(),
         )
 
     # -- chatting ------------------------------------------------------------------------
@@ -533,6 +544,32 @@ class Agent:
         """Probe scores per experience and learn run, and the curves of efficacy and retention by age."""
         self._ensure_base()
         return self.retention.report(self.settings.model)
+
+    # -- judging -------------------------------------------------------------------------
+
+    def judge_code(self, problem: str, code: str, *, language: str | None = "python", reference: str | None = None,
+                   examples: str = "", mode: str = "binary", samples: int = 1):
+        """CodeJudge: is ``code`` a correct answer to ``problem``? Returns a ``CodeVerdict``."""
+        from graphs.verify.codejudge import CodeTask, JudgeConfig, judge_code, language_name
+
+        task = CodeTask(problem, code, language_name(language) if language else None, examples, reference)
+        return self.on_model_thread(judge_code, self.backend, task, mode, JudgeConfig(samples=samples))
+
+    def rank(self, instruction: str, items: list[str], *, negated_instruction: str | None = None, k: int = 3,
+             on_pair: Callable[[], None] | None = None):
+        """Rank ``items`` best first by merge sort on the calibrated comparator, with the judge's
+        consistency over all pairs. Returns a ``Ranking``."""
+        from graphs.verify.consistency import rank
+
+        return self.on_model_thread(rank, self.backend, instruction, items, negated_instruction=negated_instruction,
+                                    k=k, on_pair=on_pair)
+
+    def consistency(self, sets: list, *, k: int = 3, on_pair: Callable[[], None] | None = None) -> dict[str, Any]:
+        """s_comm, s_neg and s_tran(k) of the comparator on ``sets`` (``ConsistencySet`` or dicts)."""
+        from graphs.verify.consistency import ConsistencySet, check_sets
+
+        sets = [s if isinstance(s, ConsistencySet) else ConsistencySet.model_validate(s) for s in sets]
+        return self.on_model_thread(check_sets, self.backend, sets, k, on_pair)
 
     # -- reading the log -----------------------------------------------------------------
 

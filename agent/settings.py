@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     recall_k: int = Field(4, ge=1, le=32, description="memories recalled per turn, at most")
     recall_min_score: float = Field(0.3, ge=-1.0, le=1.0, description="cosine similarity a memory needs")
 
+    # Verifying replies (graphs/verify)
+    verify_code: Literal["off", "binary", "graded"] = Field("binary", description="CodeJudge on replies with code")
+    verify_code_budget_s: float = Field(60.0, gt=0, description="time for judging (and revising) one reply's code")
+    verify_choices: bool = Field(True, description="check the consistency of picks between listed options")
+    verify_max_options: int = Field(6, ge=2, le=10, description="options a choice check compares, at most")
+
     # Model versions
     keep_versions: int = Field(5, ge=0, description="versions whose weights prune keeps (plus active, parent, base)")
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -33,6 +33,9 @@ from memory.records import NewTurn
 from memory.retention import Retention
 from memory.store import Store
 
+if TYPE_CHECKING:
+    from graphs.verify.nodes import Verification
+
 
 class ChatState(TypedDict, total=False):
     """One thread. ``messages`` accumulates across turns; every other key describes the last turn.
@@ -44,7 +47,9 @@ class ChatState(TypedDict, total=False):
     memories     recalled memories: [{"kind", "id", "text", "score"}], most similar first
     reply        {"text", "model_version", "prompt_tokens", "completion_tokens", "finish_reason",
                  "dropped_messages"} of the assistant's answer
-    verdicts     what the verifiers said about the reply (empty until a verifier is configured)
+    verdicts     what the verifiers said about the reply (graphs/verify); a verifier may also
+                 replace ``reply`` (a revised answer), which is why the assistant's message joins
+                 ``messages`` only in ``log``
     turn_ids     {"user": id, "assistant": id} of the two logged turns
     """
 
@@ -58,7 +63,7 @@ class ChatState(TypedDict, total=False):
     turn_ids: dict[str, int]
 
 
-Verifier = Callable[[ChatState, "ChatContext"], "dict[str, Any] | None"]
+Verifier = Callable[[ChatState, "ChatContext"], "Verification | None"]
 
 
 @dataclass
@@ -73,11 +78,11 @@ class ChatContext:
     recall_min_score: float = 0.3
     on_text: Callable[[str], None] | None = None  # receives the reply's text as it is generated
     retention: Retention | None = None  # what the served weights hold; default: read from ``store``
+    verifiers: Sequence[Verifier] = field(default_factory=tuple)  # graphs.verify.nodes: CodeCheck, ChoiceCheck
 
     def __post_init__(self) -> None:
         if self.retention is None:
             self.retention = Retention(self.store)
-    verifiers: Sequence[Verifier] = field(default_factory=tuple)
 
     @property
     def prompt_budget(self) -> int:
@@ -102,15 +107,24 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     return {"memories": [{"kind": h.kind, "id": h.id, "text": h.text, "score": round(h.score, 4)} for h in hits]}
 
 
-def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
-    ctx, backend = runtime.context, runtime.context.backend
-    prompt, dropped = build_prompt(
-        backend.count_chat_tokens,
+def turn_prompt(state: ChatState, ctx: ChatContext) -> list[Message]:
+    """The prompt of this turn: system line, recalled memories, the history that fits, the message."""
+    return _prompt(state, ctx)[0]
+
+
+def _prompt(state: ChatState, ctx: ChatContext) -> tuple[list[Message], int]:
+    return build_prompt(
+        ctx.backend.count_chat_tokens,
         ctx.system_prompt,
         [m["text"] for m in state.get("memories", [])],
         state["messages"],
         ctx.prompt_budget,
     )
+
+
+def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
+    ctx, backend = runtime.context, runtime.context.backend
+    prompt, dropped = _prompt(state, ctx)
     generation = backend.generate(prompt, ctx.options, on_text=ctx.on_text)
     reply = {
         "text": generation.text,
@@ -120,19 +134,24 @@ def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         "finish_reason": generation.finish_reason,
         "dropped_messages": dropped,
     }
-    return {"messages": [{"role": "assistant", "content": generation.text}], "reply": reply}
+    return {"reply": reply}
 
 
 def verify(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
-    """The verification slot: each configured verifier may add one verdict about the reply."""
-    ctx = runtime.context
-    return {"verdicts": [v for check in ctx.verifiers if (v := check(state, ctx)) is not None]}
+    """Each configured verifier may add one verdict about the reply, and may replace the reply."""
+    ctx, reply, verdicts = runtime.context, state["reply"], []
+    for check in ctx.verifiers:
+        outcome = check({**state, "reply": reply}, ctx)
+        if outcome is not None:
+            verdicts.append(outcome.verdict)
+            reply = outcome.reply or reply
+    return {"verdicts": verdicts} if reply is state["reply"] else {"verdicts": verdicts, "reply": reply}
 
 
 def log(state: ChatState, runtime: Runtime[ChatContext], config) -> dict:
     reply, thread_id = state["reply"], config["configurable"]["thread_id"]
     said, answered = runtime.context.store.record_turns(
-        NewTurn(thread_id=thread_id, user=state["user"], role="user", content=state["messages"][-2]["content"]),
+        NewTurn(thread_id=thread_id, user=state["user"], role="user", content=state["messages"][-1]["content"]),
         NewTurn(
             thread_id=thread_id,
             user=state["user"],
@@ -142,9 +161,11 @@ def log(state: ChatState, runtime: Runtime[ChatContext], config) -> dict:
             latency_s=round(time.time() - state["started_at"], 4),
             prompt_tokens=reply["prompt_tokens"],
             completion_tokens=reply["completion_tokens"],
+            verdicts=state.get("verdicts", []),
         ),
     )
-    return {"turn_ids": {"user": said.id, "assistant": answered.id}}
+    return {"messages": [{"role": "assistant", "content": reply["text"]}],
+            "turn_ids": {"user": said.id, "assistant": answered.id}}
 
 
 # -- wiring ----------------------------------------------------------------------------------

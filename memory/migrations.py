@@ -206,6 +206,13 @@ def m006_probes_and_learn_runs(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_turn_verdicts(db: sqlite3.Connection) -> None:
+    # What the verifiers (CodeJudge, the consistency check) said about an assistant turn: a JSON
+    # list of verdicts, stored with the turn it judges. NULL on turns from before verification.
+    db.execute("ALTER TABLE turns ADD COLUMN verdicts TEXT")
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -33,6 +33,7 @@ class NewTurn(Record):
     latency_s: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    verdicts: list[dict[str, Any]] = []  # what the verifiers said about an assistant turn
 
 
 class Turn(NewTurn):

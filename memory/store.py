@@ -111,9 +111,9 @@ class Store:
             for t in turns:
                 cur = db.execute(
                     """INSERT INTO turns (thread_id, user, role, content, model_version, latency_s,
-                       prompt_tokens, completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       prompt_tokens, completion_tokens, verdicts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (t.thread_id, t.user, t.role, t.content, t.model_version, t.latency_s,
-                     t.prompt_tokens, t.completion_tokens, stamp),
+                     t.prompt_tokens, t.completion_tokens, json.dumps(t.verdicts) if t.verdicts else None, stamp),
                 )
                 written.append(Turn(id=cur.lastrowid, created_at=stamp, **t.model_dump()))
         said = [t for t in written if t.role == "user"]
@@ -136,14 +136,14 @@ class Store:
         rows = self.query("SELECT * FROM turns WHERE id = ?", (turn_id,))
         if not rows:
             raise NotFound(f"no turn {turn_id}; `reverie log` shows turn ids")
-        return Turn(**rows[0])
+        return _turn(rows[0])
 
     def list_turns(self, thread_id: str | None = None, user: str | None = None, limit: int | None = None) -> list[Turn]:
         """Turns oldest first; with ``limit``, the most recent ``limit`` of them."""
         where, params = _where(thread_id=thread_id, user=user)
         sql = f"SELECT * FROM turns {where} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
         rows = self.query(sql, (*params, limit) if limit else params)
-        return [Turn(**r) for r in reversed(rows)]
+        return [_turn(r) for r in reversed(rows)]
 
     # -- feedback ------------------------------------------------------------------------
 
@@ -250,6 +250,10 @@ class Store:
         for start in range(0, len(turns), 256):
             self._index_turns(turns[start : start + 256])
         return len(experiences) + len(turns)
+
+
+def _turn(row: dict) -> Turn:
+    return Turn(**{**row, "verdicts": json.loads(row["verdicts"]) if row["verdicts"] else []})
 
 
 def _where(**filters) -> tuple[str, tuple]:

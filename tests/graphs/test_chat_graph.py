@@ -5,6 +5,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.llm import GenerationOptions
 from graphs.chat import ChatContext, build_chat_graph, sqlite_checkpointer
+from graphs.verify.nodes import ChoiceCheck, CodeCheck, Verification
 from memory import Store
 
 
@@ -33,7 +34,7 @@ def test_a_turn_recalls_responds_verifies_and_logs(store, tiny_backend):
 
     assert [m["text"] for m in final["memories"]] == ["My dog is called Pimento."]
     assert final["reply"]["model_version"] == "base"
-    assert final["verdicts"] == []  # the verify slot has no verifier yet, and invents nothing
+    assert final["verdicts"] == []  # no verifier configured: the slot invents nothing
     said, answered = store.list_turns(thread_id=thread.id)
     assert (said.role, said.content) == ("user", "What is my dog called?")
     assert (answered.id, answered.content) == (final["turn_ids"]["assistant"], final["reply"]["text"])
@@ -57,17 +58,42 @@ def test_history_accumulates_per_thread(store, tiny_backend):
 
 
 def test_the_verify_slot_runs_each_configured_verifier(store, tiny_backend):
-    # A scripted verifier: this checks the slot's wiring, not any verdict logic.
+    # Scripted verifiers: this checks the slot's wiring, not any verdict logic.
     seen = []
 
     def length_check(state, ctx):
         seen.append(state["reply"]["text"])
-        return {"name": "length", "ok": len(state["reply"]["text"]) < 1000}
+        return Verification({"name": "length", "ok": len(state["reply"]["text"]) < 1000})
 
-    ctx = context(store, tiny_backend, verifiers=[length_check, lambda state, ctx: None])
-    final = turn(build_chat_graph(InMemorySaver()), ctx, store.create_thread("ana").id, "hi")
-    assert final["verdicts"] == [{"name": "length", "ok": True}]
-    assert seen == [final["reply"]["text"]]
+    def rewrite(state, ctx):
+        return Verification({"name": "rewrite"}, {**state["reply"], "text": "REVISED " + state["reply"]["text"]})
+
+    def sees_revision(state, ctx):
+        return Verification({"name": "after", "saw": state["reply"]["text"][:8]})
+
+    ctx = context(store, tiny_backend, verifiers=[length_check, lambda state, ctx: None, rewrite, sees_revision])
+    thread = store.create_thread("ana")
+    final = turn(build_chat_graph(InMemorySaver()), ctx, thread.id, "hi")
+    assert final["verdicts"] == [{"name": "length", "ok": True}, {"name": "rewrite"}, {"name": "after", "saw": "REVISED "}]
+    assert seen[0] != final["reply"]["text"] == "REVISED " + seen[0]
+    # The kept reply is the one in the conversation and in the log, with the verdicts on it.
+    assert final["messages"][-1] == {"role": "assistant", "content": final["reply"]["text"]}
+    answered = store.list_turns(thread_id=thread.id)[-1]
+    assert (answered.content, answered.verdicts) == (final["reply"]["text"], final["verdicts"])
+    assert store.list_turns(thread_id=thread.id)[0].verdicts == []
+
+
+def test_the_real_verifiers_in_the_graph_on_the_tiny_model(store, tiny_backend):
+    # Wiring only: the tiny model's judgements are noise. A message with listed options gets a
+    # choice verdict; the reply has no code, so the code check costs nothing and says nothing.
+    ctx = context(store, tiny_backend, verifiers=[CodeCheck("binary", budget_s=30), ChoiceCheck()])
+    final = turn(build_chat_graph(InMemorySaver()), ctx, store.create_thread("ana").id,
+                 "Which is better for breakfast, porridge or toast?")
+    [verdict] = final["verdicts"]
+    assert verdict["kind"] == "choice" and verdict["options"] == ["porridge", "toast"]
+    assert verdict["result"] in ("consistent", "inconsistent") and set(verdict["ranked"]) == {"porridge", "toast"}
+    if verdict["result"] == "inconsistent":
+        assert final["reply"]["text"].startswith("I am not confident")
 
 
 def test_the_reply_streams_to_the_context_callback(store, tiny_backend):
