@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from agent.cli import chat, config, feedback, learn, logs, memory, models  # noqa: F401  (they register commands)
+from agent.cli import chat, config, feedback, judge, learn, logs, memory, models  # noqa: F401  (they register commands)
 from agent.cli.app import app, debug, err
 from agent.errors import ReverieError
 

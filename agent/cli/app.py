@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 from importlib.metadata import version
 from typing import Any
 
@@ -56,6 +58,23 @@ def open_agent(ctx: typer.Context):
 
     obj = ctx.find_root().obj
     return Agent.open(obj["home"], **obj["overrides"])
+
+
+def read_text(file: str) -> str:
+    """A UTF-8 text file ("-": stdin); a missing, binary or non-UTF-8 file is one clear error."""
+    if file == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from exc
+    if b"\x00" in data:
+        raise InvalidInput(f"{file} is a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{file} is not UTF-8 text (byte {exc.start} is invalid)") from exc
 
 
 def print_json(value: BaseModel | dict | list) -> None:

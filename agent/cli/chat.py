@@ -113,12 +113,19 @@ class Session:
 
 
 def _show(stream):
-    """Print an answer as it streams, then its one-line summary on stderr."""
+    """Print an answer as it streams, then what the verifiers said and the turn's summary on stderr."""
+    shown = []
     for chunk in stream:
+        shown.append(chunk)
         out.file.write(chunk)
         out.file.flush()
     out.file.write("\n")
     reply = stream.reply
+    if reply.text.strip() != "".join(shown).strip():  # a verifier replaced the streamed answer
+        err.print("[dim]── after verification, the answer is:[/dim]")
+        out.print(reply.text, markup=False)
+    for verdict in reply.verdicts:
+        err.print(verdict_line(verdict), style="dim", markup=False)
     count = len(reply.memories)
     recalled = f" · {count} {'memory' if count == 1 else 'memories'} recalled" if count else ""
     cut = " · cut at max_new_tokens" if reply.finish_reason == "length" else ""
@@ -127,3 +134,14 @@ def _show(stream):
         f"{reply.latency_s:.1f} s · {reply.prompt_tokens}+{reply.completion_tokens} tokens{recalled}{cut}[/dim]"
     )
     return reply
+
+
+def verdict_line(verdict: dict) -> str:
+    """One short line per verdict: what was checked, the outcome, and its cost."""
+    if verdict.get("kind") == "code":
+        score = "" if verdict.get("score") is None else f" {verdict['score']:.2f}"
+        revised = f" · revised, kept the {verdict['kept']}" if verdict.get("revised") else ""
+        return f"code check ({verdict['mode']}): {verdict['result']}{score}{revised} · {verdict['latency_s']:.1f} s"
+    if verdict.get("kind") == "choice":
+        return f"choice check: {verdict['result']} · {verdict['analysis']} · {verdict['latency_s']:.1f} s"
+    return f"verdict: {verdict}"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from agent.cli.app import app, err, open_agent, out, print_json
+from agent.cli.app import app, err, open_agent, out, print_json, read_text
 from agent.errors import InvalidInput
 
 memory_app = typer.Typer(help="Look at, search, forget and export what reverie remembers.", no_args_is_help=True)
@@ -49,20 +48,7 @@ def _probe(text: str) -> dict:
 
 def read_lines(file: str) -> list[str]:
     """Non-empty lines of a UTF-8 text file; a binary or non-UTF-8 file is refused whole."""
-    if file == "-":
-        data = sys.stdin.buffer.read()
-    else:
-        try:
-            data = Path(file).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {file}: {exc.strerror or exc}") from exc
-    if b"\x00" in data:
-        raise InvalidInput(f"{file} is a binary file, not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{file} is not UTF-8 text (byte {exc.start} is invalid)") from exc
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in read_text(file).splitlines() if line.strip()]
     if not lines:
         raise InvalidInput(f"{file} has nothing to teach")
     return lines

@@ -33,6 +33,17 @@ Otherwise, output: No"""
 
 SUMMARIZE_PREFILL = "Final Answer (Yes or No):"
 
+# Worked examples before the real review (the paper's few-shot variant): small models otherwise
+# restate the review instead of answering. The third warns that a review may propose a fix.
+SUMMARIZE_EXAMPLES = (
+    ("The code loops over the list and adds each number to the total, then returns it. "
+     "It covers every required behaviour, including the empty list. The code is correct.", "Yes"),
+    ("The function should return the largest element, but it returns the first one. "
+     "This is a logic error, so the code does not solve the problem.", "No"),
+    ("The loop stops one element early, so the last number is never counted. "
+     "Changing range(len(xs) - 1) to range(len(xs)) would fix it.", "No"),
+)
+
 # -- CodeJudge, graded: one call, a JSON list of inconsistencies with severities -------------
 
 TAXONOMY = """Kinds of inconsistency and their severity:
@@ -84,8 +95,12 @@ def analyze(problem: str, code: str, language: str | None, examples: str = "", r
 
 
 def summarize(analysis: str) -> list[Message]:
-    return [{"role": "system", "content": SUMMARIZE_SYSTEM},
-            {"role": "user", "content": f'Review:\n"""\n{analysis.strip()}\n"""'}]
+    def review(text: str) -> Message:
+        return {"role": "user", "content": f'Review:\n"""\n{text.strip()}\n"""'}
+
+    shots = [m for text, answer in SUMMARIZE_EXAMPLES
+             for m in (review(text), {"role": "assistant", "content": f"{SUMMARIZE_PREFILL} {answer}"})]
+    return [{"role": "system", "content": SUMMARIZE_SYSTEM}, *shots, review(analysis)]
 
 
 def graded(problem: str, code: str, language: str | None, examples: str = "", reference: str | None = None) -> list[Message]:
