@@ -195,7 +195,7 @@ def severity_score(inconsistencies: list[dict[str, str]]) -> float:
 # -- judging --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Sample:
     score: float | None  # None: invalid
     text: str

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.llm.protocol import GenerationOptions
+from graphs.chat import turn_prompt
 from graphs.verify import prompts
 from graphs.verify.choices import find_code, find_options
 from graphs.verify.codejudge import CodeTask, CodeVerdict, JudgeConfig, judge_code
@@ -37,8 +37,6 @@ class CodeCheck:
     config: JudgeConfig = JudgeConfig()
 
     def __call__(self, state, ctx) -> Verification | None:
-        from graphs.chat import turn_prompt
-
         reply = state["reply"]
         found = find_code(reply["text"])
         if found is None:
