@@ -17,6 +17,7 @@ work there too.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -533,11 +534,17 @@ class Agent:
                                               max_context=self.settings.context_window)
 
     def _generator(self):
-        if not self.settings.generator_model:
+        """The question writer, when one other than the served model is configured."""
+        s = self.settings
+        if not s.generator_model:
             return None
+        from agent.llm.openai_endpoint import PREFIX, OpenAIEndpoint
+
+        if s.generator_model.startswith(PREFIX):
+            key = s.generator_api_key.get_secret_value() if s.generator_api_key else os.environ.get("OPENAI_API_KEY")
+            return OpenAIEndpoint(s.generator_model[len(PREFIX) :], s.generator_base_url, key)
         from agent.llm import load_backend
 
-        s = self.settings
         return load_backend(s.generator_model, models_dir=s.models_path, device=s.device, dtype=s.dtype)
 
     def retention_report(self) -> dict[str, Any]:

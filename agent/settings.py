@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.errors import ConfigError
@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     learn_probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
     learn_extract_turns: bool = Field(True, description="also learn informative statements from chats")
     synthesis_samples: int = Field(6, ge=1, le=32, description="sampled question batches per sentence")
-    generator_model: str | None = Field(None, description="model that writes the questions; default: the model itself")
+    generator_model: str | None = Field(
+        None, description="model that writes the questions: a folder, an HF id or openai:MODEL; default: the model itself")
+    generator_base_url: str = Field("http://localhost:8000/v1", description="endpoint of an openai:MODEL generator")
+    generator_api_key: SecretStr | None = Field(None, description="key for that endpoint; default: $OPENAI_API_KEY")
     gate_min_efficacy: float = Field(0.25, ge=0, le=1, description="probe 'contains' new experiences must reach")
     gate_retention_tolerance: float = Field(0.15, ge=0, le=1, description="allowed drop on earlier experiences")
     gate_general_tolerance: float = Field(0.1, ge=0, le=1, description="allowed drop on general questions")
