@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from agent.cli.app import app, open_agent, out, print_json
+from agent.cli.chat import verdict_line
 
 
 @app.command("log")
@@ -36,3 +37,5 @@ def log_(
             else:
                 meta = f"{t.model_version} · {t.latency_s:.1f} s" if t.latency_s is not None else t.model_version
                 out.print(f"  [green]#{t.id} reverie[/green] [dim]({meta})[/dim]  {escape(t.content)}")
+                for verdict in t.verdicts:
+                    out.print(f"      [dim]{escape(verdict_line(verdict))}[/dim]")

@@ -226,37 +226,40 @@ def _options(config: JudgeConfig, tokens: int, sample: int, clock: _Clock) -> Ge
 _OUT_OF_TIME = _Sample(None, "", "over the time budget")
 
 
-def _binary(backend: Backend, task: CodeTask, config: JudgeConfig, sample: int, clock: _Clock) -> _Sample:
-    options = _options(config, config.analysis_tokens, sample, clock)
-    if options is None:
-        return _OUT_OF_TIME
-    analysis = backend.generate(task.messages(prompts.analyze), options, prefill=prompts.ANALYZE_PREFILL).text
-    greedy = _options(replace(config, samples=1), config.verdict_tokens, sample, clock)
-    if greedy is None:
-        return replace(_OUT_OF_TIME, text=analysis)
-    answer = backend.generate(prompts.summarize(analysis), greedy, prefill=prompts.SUMMARIZE_PREFILL).text
+def _ask(backend: Backend, messages, prefill: str, options: GenerationOptions | None) -> str | None:
+    """One call of a judge; None when the time budget is spent before it starts."""
+    return None if options is None else backend.generate(messages, options, prefill=prefill).text
+
+
+def _yes_no(answer: str, shown: str, said: str) -> _Sample:
     verdict = parse_yes_no(answer)
     if verdict is None:
-        return _Sample(None, analysis, f"the summary said {answer[:40]!r}, not Yes or No")
-    return _Sample(float(verdict), analysis)
+        return _Sample(None, shown, f"the {said} said {answer[:40]!r}, not Yes or No")
+    return _Sample(float(verdict), shown)
+
+
+def _binary(backend: Backend, task: CodeTask, config: JudgeConfig, sample: int, clock: _Clock) -> _Sample:
+    analysis = _ask(backend, task.messages(prompts.analyze), prompts.ANALYZE_PREFILL,
+                    _options(config, config.analysis_tokens, sample, clock))
+    if analysis is None:
+        return _OUT_OF_TIME
+    # Call 2 is always greedy: sampling is for the analysis, the summary only reads it.
+    answer = _ask(backend, prompts.summarize(analysis), prompts.SUMMARIZE_PREFILL,
+                  _options(replace(config, samples=1), config.verdict_tokens, sample, clock))
+    return replace(_OUT_OF_TIME, text=analysis) if answer is None else _yes_no(answer, analysis, "summary")
 
 
 def _plain(backend: Backend, task: CodeTask, config: JudgeConfig, sample: int, clock: _Clock) -> _Sample:
-    options = _options(config, config.verdict_tokens, sample, clock)
-    if options is None:
-        return _OUT_OF_TIME
-    answer = backend.generate(task.messages(prompts.plain), options, prefill=prompts.PLAIN_PREFILL).text
-    verdict = parse_yes_no(answer)
-    if verdict is None:
-        return _Sample(None, answer, f"the answer said {answer[:40]!r}, not Yes or No")
-    return _Sample(float(verdict), answer)
+    answer = _ask(backend, task.messages(prompts.plain), prompts.PLAIN_PREFILL,
+                  _options(config, config.verdict_tokens, sample, clock))
+    return _OUT_OF_TIME if answer is None else _yes_no(answer, answer, "answer")
 
 
 def _graded(backend: Backend, task: CodeTask, config: JudgeConfig, sample: int, clock: _Clock) -> _Sample:
-    options = _options(config, config.analysis_tokens, sample, clock)
-    if options is None:
+    answer = _ask(backend, task.messages(prompts.graded), prompts.GRADED_PREFILL,
+                  _options(config, config.analysis_tokens, sample, clock))
+    if answer is None:
         return _OUT_OF_TIME
-    answer = backend.generate(task.messages(prompts.graded), options, prefill=prompts.GRADED_PREFILL).text
     found = parse_inconsistencies(answer)
     if found is None:
         return _Sample(None, answer, "no usable JSON list of inconsistencies")
