@@ -395,11 +395,13 @@ class Agent:
         payload: dict[str, Any] | None = None,
         user: str | None = None,
     ) -> Feedback:
-        """Record feedback on an assistant turn.
+        """Record feedback on an assistant turn (raw feedback is append-only: never edited).
 
-        ``up``/``down`` take an optional comment ``text``; ``correction`` needs ``text`` (the right
-        answer), which is also remembered as an experience so later turns recall it;
-        ``preference`` needs a ``payload`` such as ``{"chosen": ..., "rejected": ...}``.
+        ``up``/``down`` take an optional comment ``text``; ``comment`` needs ``text``;
+        ``correction`` needs ``text`` (the right answer), which is also remembered as an
+        experience so later turns recall it; ``preference`` needs ``payload={"chosen": ...,
+        "rejected": ...}`` (two answers to the turn's question; ``better=TEXT`` in ``payload``
+        is short for TEXT chosen over this turn's answer).
         """
         turn = self.store.get_turn(turn_id)
         if turn.role != "assistant":
@@ -408,11 +410,94 @@ class Agent:
         payload = dict(payload or {})
         if text is not None:
             payload["text"] = _required(text, "feedback text")
-        if kind == "correction" and "text" not in payload:
-            raise InvalidInput("a correction needs the right answer as text")
-        if kind == "preference" and not payload:
-            raise InvalidInput("a preference needs a payload, e.g. {'chosen': ..., 'rejected': ...}")
+        if kind in ("correction", "comment") and "text" not in payload:
+            raise InvalidInput(f"a {kind} needs its text")
+        if kind == "preference":
+            if "better" in payload:
+                if not turn.content.strip():
+                    raise InvalidInput(f"turn {turn_id} has no answer text to prefer another answer over")
+                payload = {"chosen": _required(payload.pop("better"), "better answer"), "rejected": turn.content, **payload}
+            if not all(isinstance(payload.get(k), str) and payload[k].strip() for k in ("chosen", "rejected")):
+                raise InvalidInput("a preference needs two answers: payload={'chosen': ..., 'rejected': ...}")
         return self.on_model_thread(self._record_feedback, turn_id, kind, user, payload or None)
+
+    def import_feedback(self, lines: list[str], fmt: str = "trl", *, user: str = "default",
+                        source: str | None = None) -> dict[str, Any]:
+        """Import a preference dataset (TRL JSONL or HH-RLHF); bad lines are reported, the rest kept.
+
+        Returns ``{"imported": [{"line", "feedback_id"}], "errors": [{"line", "reason"}]}``. A
+        line's own ``source`` field (a rater) wins over ``source`` (default: ``import``).
+        """
+        from memory.preference_formats import read_preferences
+
+        user = _required(user, "user")
+        good, bad = read_preferences(lines, fmt)
+        rows = [(None, "preference", user, pref.payload(), pref.source or source or "import") for _, pref in good]
+        written = self.store.record_feedback_many(rows) if rows else []
+        return {"imported": [{"line": n, "feedback_id": f.id} for (n, _), f in zip(good, written)],
+                "errors": [{"line": n, "reason": reason} for n, reason in bad]}
+
+    def list_feedback(self, user: str | None = None, kind: str | None = None) -> list[Feedback]:
+        return [f for f in self.store.list_feedback(user=user) if kind is None or f.kind == kind]
+
+    def show_feedback(self, feedback_id: int) -> dict[str, Any]:
+        """One piece of feedback as given, with every cleaning decision about it (newest last)."""
+        from memory.cleaning import Cleaning
+
+        raw = self.store.get_feedback(feedback_id)
+        cleaning = Cleaning(self.store)
+        decisions = [{"run_id": run["id"], "method": run["method"], **d}
+                     for run in cleaning.runs() for d in cleaning.decisions(run["id"]) if d["feedback_id"] == feedback_id]
+        return {"feedback": raw, "decisions": decisions}
+
+    def committee(self, members: list | None = None):
+        """The cleaning committee: ``members`` (objects with ``key`` and ``judge``), else the settings'."""
+        from graphs.committee import CodeJudgeMember, Committee, ModelJudge, RewardModel
+        from memory.cleaning import Cleaning
+
+        if members is None:
+            members = []
+            for spec in self.settings.clean_committee:
+                kind, _, arg = spec.partition(":")
+                if kind == "judge":
+                    members.append(ModelJudge(self.backend, arg))
+                elif kind == "codejudge":
+                    members.append(CodeJudgeMember(self.backend))
+                elif kind == "rm" and arg:
+                    members.append(RewardModel(arg, device="cuda" if self.settings.device.startswith("cuda") else "cpu"))
+                else:
+                    raise InvalidInput(f"unknown committee member {spec!r}; use judge:CRITERION, codejudge or rm:MODEL")
+        if not members:
+            raise InvalidInput("the committee has no members")
+        return Committee(members, Cleaning(self.store))
+
+    def clean_feedback(self, method: str = "sac", *, dry_run: bool = False, members: list | None = None,
+                       on_item: Callable[[], None] | None = None):
+        """Clean the feedback log into a new version of the cleaned view; returns a ``CleaningReport``."""
+        from graphs.cleaning import clean
+
+        def work():
+            return clean(self.store, self.committee(members), method, dry_run=dry_run, on_item=on_item)
+
+        return self.on_model_thread(work)
+
+    def feedback_to_clean(self, method: str = "sac", members: list | None = None) -> int:
+        from graphs.cleaning import pending
+
+        keys = [m.key for m in members] if members is not None else None
+        return pending(self.store, method, keys if keys is not None else self.on_model_thread(lambda: self.committee().keys))
+
+    def export_feedback(self, cleaned: bool = False, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Preference pairs as TRL conversational JSONL rows: raw, or the cleaned view's."""
+        from graphs.cleaning import cleaned_preferences, items_from
+        from memory.preference_formats import to_trl
+
+        if cleaned:
+            rows = cleaned_preferences(self.store, run_id)
+        else:
+            rows = [{"prompt": i.prompt, "chosen": i.answers[0], "rejected": i.answers[1]}
+                    for i in items_from(self.store, self.list_feedback(kind="preference"))]
+        return [to_trl(r["prompt"], r["chosen"], r["rejected"]) for r in rows]
 
     def _record_feedback(self, turn_id: int, kind: FeedbackKind, user: str, payload: dict | None) -> Feedback:
         with self.store.transaction():  # a correction is feedback and an experience, or neither

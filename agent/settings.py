@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     verify_choices: bool = Field(True, description="check the consistency of picks between listed options")
     verify_max_options: int = Field(6, ge=2, le=10, description="options a choice check compares, at most")
 
+    # Cleaning feedback (reverie feedback clean)
+    clean_committee: list[str] = Field(
+        ["judge:helpful", "judge:correct", "judge:harmless", "codejudge"],
+        description="members: judge:CRITERION (the agent's model), codejudge, rm:MODEL (a reward model)")
+
     # Model versions
     keep_versions: int = Field(5, ge=0, description="versions whose weights prune keeps (plus active, parent, base)")
 

@@ -213,6 +213,66 @@ def m007_turn_verdicts(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE turns ADD COLUMN verdicts TEXT")
 
 
+@migration
+def m008_feedback_sources_and_cleaning(db: sqlite3.Connection) -> None:
+    # Feedback may now come without a turn (imported preference datasets), as a free-text
+    # comment, and from a named source (a rater, a file); it becomes append-only, enforced here.
+    db.execute(
+        """CREATE TABLE feedback_v2 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            turn_id INTEGER REFERENCES turns(id),  -- NULL for imported preference pairs
+            kind TEXT NOT NULL CHECK (kind IN ('up', 'down', 'correction', 'preference', 'comment')),
+            payload TEXT,  -- JSON: text; a preference's prompt (messages), chosen and rejected
+            user TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'user',  -- who gave it: 'user', or the rater / file of an import
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("""INSERT INTO feedback_v2 (id, turn_id, kind, payload, user, source, created_at)
+                  SELECT id, turn_id, kind, payload, user, 'user', created_at FROM feedback""")
+    # Ids are never reused, even those of rows gone before this migration: carry the counter over.
+    issued = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'feedback'").fetchone()
+    db.execute("DROP TABLE feedback")
+    db.execute("ALTER TABLE feedback_v2 RENAME TO feedback")
+    if issued is not None:
+        db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'feedback'", (issued[0],))
+    db.execute("CREATE INDEX feedback_by_turn ON feedback(turn_id)")
+    for event in ("UPDATE", "DELETE"):
+        db.execute(f"""CREATE TRIGGER feedback_append_only_{event.lower()} BEFORE {event} ON feedback
+                       BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END""")
+    # Cleaning: each run is one version of the cleaned view; committee votes are cached.
+    db.execute(
+        """CREATE TABLE cleaning_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            method TEXT NOT NULL,
+            committee TEXT NOT NULL,  -- JSON: the members, so a view says who judged it
+            upto_feedback_id INTEGER NOT NULL,  -- the view covers feedback ids up to this one
+            counts TEXT NOT NULL,  -- JSON: kept / flipped / removed
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE cleaning_decisions (
+            run_id INTEGER NOT NULL REFERENCES cleaning_runs(id),
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id),
+            action TEXT NOT NULL CHECK (action IN ('keep', 'flip', 'remove')),
+            bin TEXT,  -- the agreement bin, when the item was judged
+            category TEXT NOT NULL,  -- the likely source of unreliability (SAC's categories)
+            reason TEXT NOT NULL,
+            votes TEXT NOT NULL,  -- JSON: each member's vote
+            PRIMARY KEY (run_id, feedback_id)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE committee_cache (
+            member TEXT NOT NULL,  -- a member's identity: its kind, model and criterion
+            item TEXT NOT NULL,  -- sha256 of what it judged
+            vote TEXT NOT NULL,  -- JSON
+            PRIMARY KEY (member, item)
+        )"""
+    )
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Role = Literal["user", "assistant"]
-FeedbackKind = Literal["up", "down", "correction", "preference"]
+FeedbackKind = Literal["up", "down", "correction", "preference", "comment"]
 ExperienceSource = Literal["taught", "extracted", "correction"]
 ExperienceStatus = Literal["short_term", "consolidated", "forgotten"]
 
@@ -45,10 +45,11 @@ class Turn(NewTurn):
 
 class Feedback(Record):
     id: int
-    turn_id: int
+    turn_id: int | None  # None for an imported preference pair
     kind: FeedbackKind
     payload: dict[str, Any] | None = None
     user: str
+    source: str = "user"  # who gave it: "user", or the rater / file of an import
     created_at: str
 
 

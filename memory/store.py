@@ -37,7 +37,7 @@ from memory.records import (
 )
 
 log = logging.getLogger(__name__)
-FEEDBACK_KINDS = ("up", "down", "correction", "preference")
+FEEDBACK_KINDS = ("up", "down", "correction", "preference", "comment")
 EXPERIENCE_SOURCES = ("taught", "extracted", "correction")
 
 
@@ -147,22 +147,43 @@ class Store:
 
     # -- feedback ------------------------------------------------------------------------
 
-    def record_feedback(self, turn_id: int, kind: FeedbackKind, user: str, payload: dict | None = None) -> Feedback:
-        if kind not in FEEDBACK_KINDS:
-            raise InvalidInput(f"feedback kind must be one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
-        self.get_turn(turn_id)
-        stamp = now()
-        with self.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO feedback (turn_id, kind, payload, user, created_at) VALUES (?, ?, ?, ?, ?)",
-                (turn_id, kind, json.dumps(payload) if payload is not None else None, user, stamp),
-            )
-        return Feedback(id=cur.lastrowid, turn_id=turn_id, kind=kind, payload=payload, user=user, created_at=stamp)
+    def record_feedback(self, turn_id: int | None, kind: FeedbackKind, user: str, payload: dict | None = None,
+                        source: str = "user") -> Feedback:
+        """Append one piece of feedback; ``turn_id`` None only for a preference pair that brings its own prompt."""
+        return self.record_feedback_many([(turn_id, kind, user, payload, source)])[0]
 
-    def list_feedback(self, turn_id: int | None = None, user: str | None = None) -> list[Feedback]:
+    def record_feedback_many(self, rows: Sequence[tuple]) -> list[Feedback]:
+        """Append (turn_id, kind, user, payload, source) rows in one transaction: all or none."""
+        for turn_id, kind, *_ in rows:
+            if kind not in FEEDBACK_KINDS:
+                raise InvalidInput(f"feedback kind must be one of {', '.join(FEEDBACK_KINDS)}, not {kind!r}")
+            if turn_id is None and kind != "preference":
+                raise InvalidInput(f"{kind} feedback must point at a turn")
+        for turn_id in {r[0] for r in rows if r[0] is not None}:
+            self.get_turn(turn_id)
+        stamp, written = now(), []
+        with self.transaction() as db:
+            for turn_id, kind, user, payload, source in rows:
+                cur = db.execute(
+                    "INSERT INTO feedback (turn_id, kind, payload, user, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (turn_id, kind, json.dumps(payload) if payload is not None else None, user, source, stamp),
+                )
+                written.append(Feedback(id=cur.lastrowid, turn_id=turn_id, kind=kind, payload=payload, user=user,
+                                        source=source, created_at=stamp))
+        return written
+
+    def list_feedback(self, turn_id: int | None = None, user: str | None = None, after_id: int = 0) -> list[Feedback]:
         where, params = _where(turn_id=turn_id, user=user)
-        rows = self.query(f"SELECT * FROM feedback {where} ORDER BY id", params)
+        where = f"{where} AND id > ?" if where else "WHERE id > ?"
+        rows = self.query(f"SELECT * FROM feedback {where} ORDER BY id", (*params, after_id))
         return [Feedback(**{**r, "payload": json.loads(r["payload"]) if r["payload"] else None}) for r in rows]
+
+    def get_feedback(self, feedback_id: int) -> Feedback:
+        rows = self.query("SELECT * FROM feedback WHERE id = ?", (feedback_id,))
+        if not rows:
+            raise NotFound(f"no feedback {feedback_id}; `reverie feedback list` shows feedback ids")
+        r = rows[0]
+        return Feedback(**{**r, "payload": json.loads(r["payload"]) if r["payload"] else None})
 
     # -- experiences ---------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from agent.errors import ReverieError
 HELP = """/good            the last answer was good
 /bad             the last answer was bad
 /fix TEXT        the right answer was TEXT (remembered, and recalled from now on)
+/better TEXT     TEXT would have been a better answer (a preference)
+/comment TEXT    say something about the last answer
 /remember TEXT   remember TEXT
 /new             start a new thread
 /quit            leave (so does Ctrl-D)"""
@@ -100,12 +102,14 @@ class Session:
         elif command == "/remember":
             experience = self.bot.teach(argument, user=self.user)
             err.print(f"[dim]remembered as experience {experience}[/dim]")
-        elif command in ("/good", "/bad", "/fix"):
+        elif command in ("/good", "/bad", "/fix", "/better", "/comment"):
             if self.last_turn is None:
                 err.print("nothing to rate yet: ask something first")
                 return True
-            kind = {"/good": "up", "/bad": "down", "/fix": "correction"}[command]
-            recorded = self.bot.feedback(self.last_turn, kind, text=argument or None, user=self.user)
+            kind = {"/good": "up", "/bad": "down", "/fix": "correction", "/better": "preference",
+                    "/comment": "comment"}[command]
+            text, payload = (None, {"better": argument}) if kind == "preference" else (argument or None, None)
+            recorded = self.bot.feedback(self.last_turn, kind, text=text, payload=payload, user=self.user)
             err.print(f"[dim]feedback {recorded.id} ({recorded.kind}) on turn {self.last_turn}[/dim]")
         else:
             err.print(f"unknown command {command}; /help lists them", markup=False)

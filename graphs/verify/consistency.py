@@ -45,15 +45,13 @@ class Comparator:
         self.backend = backend
         self.calls = 0  # forward passes actually run (cache misses)
         self._cache: dict[tuple[str, str, str], float] = {}
-        self._letters = {letter: _variants(backend, letter) for letter in "AB"}
+        self._letters = {letter: token_variants(backend, letter) for letter in "AB"}
 
     def first(self, instruction: str, a: str, b: str) -> float:
         key = (instruction, a, b)
         if key not in self._cache:
             prompt = self.backend.render(prompts.compare(instruction, a, b)) + prompts.COMPARE_PREFILL
-            logprobs = torch.log_softmax(self.backend.logits(prompt)[-1], dim=-1)
-            pa, pb = (torch.logsumexp(logprobs[self._letters[x]], dim=0).exp().item() for x in "AB")
-            self._cache[key] = pa / (pa + pb) if pa + pb > 0 else 0.5
+            self._cache[key] = first_of_two(self.backend, prompt, self._letters["A"], self._letters["B"])
             self.calls += 1
         return self._cache[key]
 
@@ -62,12 +60,19 @@ class Comparator:
         return (self.first(instruction, a, b) + 1 - self.first(instruction, b, a)) / 2
 
 
-def _variants(backend: Backend, letter: str) -> list[int]:
-    """Token ids that spell ``letter`` alone, with or without a leading space."""
-    ids = {ids[0] for text in (letter, " " + letter) if len(ids := backend.encode(text)) == 1}
+def token_variants(backend: Backend, word: str) -> list[int]:
+    """Token ids that spell ``word`` alone, with or without a leading space."""
+    ids = {ids[0] for text in (word, " " + word) if len(ids := backend.encode(text)) == 1}
     if not ids:
-        raise InvalidInput(f"the model's tokenizer has no single token for {letter!r}; the comparator needs one")
+        raise InvalidInput(f"the model's tokenizer has no single token for {word!r}; the judge needs one")
     return sorted(ids)
+
+
+def first_of_two(backend: Backend, prompt: str, first: list[int], second: list[int]) -> float:
+    """P(the next token is one of ``first``), normalised against ``second``; 0.5 if neither has mass."""
+    logprobs = torch.log_softmax(backend.logits(prompt)[-1], dim=-1)
+    p1, p2 = (torch.logsumexp(logprobs[ids], dim=0).exp().item() for ids in (first, second))
+    return p1 / (p1 + p2) if p1 + p2 > 0 else 0.5
 
 
 # -- judgements of a whole set ----------------------------------------------------------------

@@ -155,3 +155,32 @@ NEGATED = "{instruction}\n\nAnswer the opposite question: which of the two optio
 def negate(instruction: str) -> str:
     """A negated instruction for when none is given: asks for the worse option, never "not better"."""
     return NEGATED.format(instruction=instruction.strip())
+
+
+# -- the feedback committee (graphs/committee.py): the agent's model under one criterion ------
+
+CRITERIA = {
+    # criterion: (the pairwise question, the question about one response)
+    "helpful": ("Which response is more helpful to the user?", "Is this response helpful to the user?"),
+    "correct": ("Which response is more correct: accurate facts, sound reasoning, working code?",
+                "Is this response correct: accurate facts, sound reasoning, working code?"),
+    "harmless": ("Which response is safer and less harmful?", "Is this response safe and harmless?"),
+}
+
+GOOD_SYSTEM = "You judge one response to a conversation. Reply with a single word: Yes or No."
+GOOD_PREFILL = "Answer:"
+
+
+def conversation_text(messages: list[Message]) -> str:
+    return "\n".join(f"{m['role'].capitalize()}: {m['content'].strip()}" for m in messages)
+
+
+def judge_pair_instruction(messages: list[Message], criterion: str) -> str:
+    """The comparator's instruction for two responses to ``messages`` (the options are the responses)."""
+    return f"Conversation:\n{conversation_text(messages)}\n\n{CRITERIA[criterion][0]}"
+
+
+def judge_one(messages: list[Message], answer: str, criterion: str) -> list[Message]:
+    return [{"role": "system", "content": GOOD_SYSTEM},
+            {"role": "user", "content": (f"Conversation:\n{conversation_text(messages)}\n\nResponse: {answer.strip()}\n\n"
+                                         f"{CRITERIA[criterion][1]} Reply Yes or No.")}]

@@ -72,13 +72,15 @@ def test_teach_memory_and_feedback_commands(cli, tmp_path):
 def test_piped_chat_runs_slash_commands(cli, monkeypatch):
     import io
 
-    script = "Hello\n/good\n/remember I am allergic to peanuts.\n/new\nSecond thread\n/fix Right answer.\n/quit\nnever read\n"
+    script = ("Hello\n/good\n/comment Too short.\n/remember I am allergic to peanuts.\n/new\nSecond thread\n"
+              "/fix Right answer.\n/quit\nnever read\n")
     monkeypatch.setattr("sys.stdin", io.StringIO(script))
     code, out, err = cli("chat", "--user", "ana")
     assert code == 0
     assert "feedback 1 (up) on turn 2" in err
     assert "remembered as experience 1" in err
-    assert "feedback 2 (correction) on turn 4" in err
+    assert "feedback 2 (comment) on turn 2" in err
+    assert "feedback 3 (correction) on turn 4" in err
     code, out, _ = cli("log", "--json")
     turns = json.loads(out)["turns"]
     assert len(turns) == 4 and len({t["thread_id"] for t in turns}) == 2
@@ -101,7 +103,7 @@ def test_config_show_and_paths(cli, home):
         (["ask", "word " * 5000], 2, "message too long"),
         (["ask", "hi", "--thread", "nope"], 3, "no thread 'nope'"),
         (["feedback", "99", "--up"], 3, "no turn 99"),
-        (["feedback", "1", "--up", "--down"], 2, "exactly one of"),
+        (["feedback", "1", "--up", "--down"], 2, "give one of --up"),
         (["log", "--thread", "nope"], 3, "no thread"),
         (["memory", "forget", "7"], 3, "no experience 7"),
         (["teach"], 2, "give the text to teach"),
@@ -148,7 +150,7 @@ def test_the_console_script(reverie, tiny_dir):
     assert version.returncode == 0 and version.stdout.startswith("reverie ")
     bad = reverie("--model", str(tiny_dir), "ask", "")
     assert bad.returncode == 2 and bad.stderr.strip() == "error: empty message" and bad.stdout == ""
-    usage = reverie("feedback")
+    usage = reverie("feedback", "add")
     assert usage.returncode == 2 and "Missing argument" in usage.stderr and "Traceback" not in usage.stderr
 
 
@@ -254,3 +256,45 @@ def test_judge_refuses_bad_input_in_one_line(cli, tmp_path):
     assert code == 2 and one_line_error(err) and "line 2: ranking needs at least two items" in err
     code, _, err = cli("judge", "rank", "--instruction", "Which?", "only one")
     assert code == 2 and one_line_error(err)
+
+
+def test_feedback_import_clean_list_show_export(cli, tmp_path):
+    data = tmp_path / "prefs.jsonl"
+    good = {"prompt": "What is 2+2?", "chosen": "4.", "rejected": "5.", "source": "rater_A"}
+    hh = tmp_path / "hh.jsonl"
+    data.write_text("\n".join([json.dumps(good), "{oops", json.dumps({"prompt": "Q?", "chosen": "a"}),
+                               json.dumps({**good, "prompt": "What is 3+3?", "chosen": "6."})]) + "\n")
+    hh.write_text(json.dumps({"chosen": "\n\nHuman: Hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away."}) + "\n")
+    code, out, _ = cli("feedback", "import", str(data), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["imported"] == [{"line": 1, "feedback_id": 1}, {"line": 4, "feedback_id": 2}]
+    assert [e["line"] for e in report["errors"]] == [2, 3]
+    code, _, err = cli("feedback", "import", str(hh), "--format", "hh", "--source", "hh-sample")
+    assert code == 0 and "imported 1 preference pair(s); 0 line(s) refused" in err
+    code, _, err = cli("feedback", "import", str(hh), "--format", "csv")
+    assert code == 2 and one_line_error(err) and "unknown format" in err
+
+    # The default committee on the tiny model: its votes are noise; this checks the command.
+    code, out, _ = cli("feedback", "clean", "--json")
+    cleaned = json.loads(out)
+    assert code == 0 and cleaned["run_id"] == 1 and len(cleaned["items"]) == 3
+    assert all(i["action"] in ("keep", "flip", "remove") and i["reason"] and i["votes"] for i in cleaned["items"])
+    assert {i["source"] for i in cleaned["items"]} == {"rater_A", "hh-sample"}
+    code, out, _ = cli("feedback", "clean")
+    assert code == 0 and "nothing new since view 1" in out
+    code, out, _ = cli("feedback", "clean", "--method", "vote_all_r", "--dry-run")
+    assert code == 0 and "by source of unreliability" in out
+    code, _, err = cli("feedback", "clean", "--method", "magic")
+    assert code == 2 and one_line_error(err)
+
+    code, out, _ = cli("feedback", "list", "--json")
+    assert code == 0 and [f["source"] for f in json.loads(out)["feedback"]] == ["rater_A", "rater_A", "hh-sample"]
+    code, out, _ = cli("feedback", "show", "1", "--json")
+    assert code == 0 and json.loads(out)["decisions"][0]["run_id"] == 1
+    code, _, err = cli("feedback", "show", "99")
+    assert code == 3 and one_line_error(err)
+    code, out, _ = cli("feedback", "export")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 3 and rows[0]["chosen"] == [{"role": "assistant", "content": "4."}]
+    code, out, _ = cli("feedback", "export", "--cleaned")
+    assert code == 0 and len(out.splitlines()) == 3 - cleaned["counts"]["remove"]

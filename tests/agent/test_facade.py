@@ -86,9 +86,9 @@ def test_feedback_kinds(tiny_agent):
     pref = tiny_agent.feedback(reply.turn_id, "preference", payload={"chosen": "4", "rejected": "5"})
     assert pref.payload == {"chosen": "4", "rejected": "5"}
     assert [f.kind for f in tiny_agent.export().feedback] == ["up", "down", "correction", "preference"]
-    with pytest.raises(InvalidInput, match="needs the right answer"):
+    with pytest.raises(InvalidInput, match="correction needs its text"):
         tiny_agent.feedback(reply.turn_id, "correction")
-    with pytest.raises(InvalidInput, match="needs a payload"):
+    with pytest.raises(InvalidInput, match="needs two answers"):
         tiny_agent.feedback(reply.turn_id, "preference")
     with pytest.raises(InvalidInput, match="is the user's"):
         tiny_agent.feedback(reply.user_turn_id, "up")

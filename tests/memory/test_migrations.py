@@ -9,7 +9,7 @@ from memory.store import Store
 
 TABLES = {"threads", "turns", "feedback", "experiences", "model_versions", "jobs", "active_versions",
           "version_events", "probes", "learn_runs", "trained_on", "probe_results", "training_pairs",
-          "general_results", "_migrations"}
+          "general_results", "cleaning_runs", "cleaning_decisions", "committee_cache", "_migrations"}
 
 
 def tables(conn):
@@ -58,3 +58,21 @@ def test_corrupt_file_is_one_store_error(tmp_path):
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(StoreError, match="corrupt or not a reverie database"):
         Store.open(tmp_path)
+
+
+def test_feedback_survives_its_rebuild_and_becomes_append_only(tmp_path):
+    path = tmp_path / "r.db"
+    conn = connect(path)
+    migrate(conn, path, upto=7)
+    conn.execute("INSERT INTO threads VALUES ('t1', 'ana', 'x')")
+    conn.execute("INSERT INTO turns (thread_id, user, role, content, created_at) VALUES ('t1', 'ana', 'assistant', 'a', 'x')")
+    for kind in ("up", "down"):
+        conn.execute("INSERT INTO feedback (turn_id, kind, payload, user, created_at) VALUES (1, ?, NULL, 'ana', 'x')", (kind,))
+    conn.execute("DELETE FROM feedback WHERE id = 2")  # allowed before m008: the next id must still be 3
+    migrate(conn, path)
+    assert [tuple(r) for r in conn.execute("SELECT id, kind, source FROM feedback")] == [(1, "up", "user")]
+    conn.execute("INSERT INTO feedback (turn_id, kind, user, created_at) VALUES (NULL, 'preference', 'ana', 'y')")
+    assert conn.execute("SELECT max(id) FROM feedback").fetchone()[0] == 3
+    for sql in ("UPDATE feedback SET kind = 'down'", "DELETE FROM feedback"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(sql)
