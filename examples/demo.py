@@ -5,7 +5,8 @@
 The whole loop: it teaches a few facts, answers questions in new threads by recalling them (and
 from the weights alone, to show the difference), rates an answer, consolidates the day into a new
 model version overnight (`reverie learn`: SELF-PARAM, evaluation, the gate), asks the same
-questions again with recall off, and shows the retention table and plot.
+questions again with recall off, and shows the retention table and plot; then it checks its own
+judgement (a pick between options, and a ranking, with their consistency).
 Everything lives in .demo/ (the converted model in .demo/models is kept between runs; the rest
 starts afresh). The answers are the 135M model's own: small, sometimes odd, never scripted.
 """
@@ -97,6 +98,10 @@ def main() -> None:
     console.rule("9. Retention: per experience, per version, by age in nights")
     reverie("retention", "--plot", str(HOME / "retention.png"), model=model)
     reverie("memory", "list", model=model)
+
+    console.rule("10. It checks its own judgements: order, negation, transitivity")
+    reverie("ask", "Which is better for a beginner to learn first: Python, Java or C++?", model=model)
+    reverie("judge", "rank", "--instruction", "Which number is larger?", "--", "7", "300", "42", model=model)
     console.print(f"\n[dim]demo data: {HOME} (try: REVERIE_HOME={HOME} reverie chat)[/dim]")
 
 
