@@ -72,8 +72,7 @@ def main() -> None:
             judged = SetJudgements.collect(comparator, one.instruction, one.items, one.negated_instruction,
                                            lambda: progress.advance(bar))
             n, truth = len(one.items), positions(one.true_order)
-            calibrated = lambda i, j: (judged.positive[i][j] + 1 - judged.positive[j][i]) / 2  # noqa: E731
-            sorted_order, comparisons = merge_sort(n, lambda i, j: calibrated(i, j) > 0.5)
+            sorted_order, comparisons = merge_sort(n, lambda i, j: judged.calibrated(i, j) > 0.5)
             answer = backend.generate(prompts.list_order(one.instruction, one.items), GenerationOptions(max_new_tokens=48))
             direct, complete = listed_order(answer.text, n)
             per_set.append({

@@ -101,6 +101,10 @@ class SetJudgements:
 
         return cls(list(items), matrix(instruction), matrix(negated_instruction) if negated_instruction else None)
 
+    def calibrated(self, i: int, j: int) -> float:
+        """P(item i is picked over item j) under the instruction, averaged over both orders."""
+        return (self.positive[i][j] + 1 - self.positive[j][i]) / 2
+
     def prefers(self, calibrated: bool, negated: bool = False) -> list[list[bool]]:
         """p[i][j]: i is picked over j with i shown first (for the negation: picked as worse)."""
         m = self.negative if negated else self.positive
@@ -228,11 +232,10 @@ def rank(backend: Backend, instruction: str, items: Sequence[str], *, negated_in
     comparator = comparator or Comparator(backend)
     negated = negated_instruction or prompts.negate(instruction)
     judged = SetJudgements.collect(comparator, instruction, items, negated, on_pair)
-    cal = lambda i, j: (judged.positive[i][j] + 1 - judged.positive[j][i]) / 2  # noqa: E731
-    order, comparisons = merge_sort(len(items), lambda i, j: cal(i, j) > 0.5)
+    order, comparisons = merge_sort(len(items), lambda i, j: judged.calibrated(i, j) > 0.5)
     return Ranking(
         instruction=instruction, items=items, order=order, ranked=[items[i] for i in order],
-        comparisons=comparisons, confidence=[round(cal(a, b), 4) for a, b in zip(order, order[1:])],
+        comparisons=comparisons, confidence=[round(judged.calibrated(a, b), 4) for a, b in zip(order, order[1:])],
         raw=judged.figures(False, k, true_order=true_order),
         calibrated=judged.figures(True, k, true_order=true_order),
         kendall_tau=kendall_tau(_positions(order), _positions(true_order)) if true_order is not None else None,

@@ -90,11 +90,10 @@ class ChoiceCheck:
         n = len(options)
         flips = [[options[i], options[j]] for i in range(n) for j in range(i + 1, n) if better[i][j] == better[j][i]]
         negation = [[options[i], options[j]] for i in range(n) for j in range(n) if i != j and worse[i][j] == better[i][j]]
-        calibrated = lambda i, j: (judged.positive[i][j] + 1 - judged.positive[j][i]) / 2  # noqa: E731
-        order, _ = merge_sort(n, lambda i, j: calibrated(i, j) > 0.5)
+        order, _ = merge_sort(n, lambda i, j: judged.calibrated(i, j) > 0.5)
         figures = judged.figures(calibrated=False)
         consistent = not flips and not negation and figures["s_tran_3"] == 1.0
-        lean = round(calibrated(order[0], order[1]), 4)
+        lean = round(judged.calibrated(order[0], order[1]), 4)
         verdict = {
             "kind": "choice", "mode": "consistency", "result": "consistent" if consistent else "inconsistent",
             "score": lean, "options": options, "ranked": [options[i] for i in order],
