@@ -258,15 +258,18 @@ class Agent:
         return self.on_model_thread(self._turn, *turn)
 
     def stream(
-        self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None
+        self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None,
+        on_status: Callable[[str], None] | None = None,
     ) -> ReplyStream:
         """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here.
 
         The turn runs on the model thread. If the caller stops iterating early (or is
         interrupted), generation stops at the next token: the user's message is kept in the
-        log, the unfinished reply is not.
+        log, the unfinished reply is not. ``on_status`` hears, on the model thread, what the turn
+        does after the text (a verifier checking code, for instance), so a caller can say so.
         """
         graph, context, thread, state_in = self._prepare(text, thread_id, user, recall)
+        context.on_status = on_status
         return ReplyStream(self._streamed_turn(graph, context, thread, state_in))
 
     def _streamed_turn(self, graph, context, thread, state_in) -> Generator[str, None, Reply]:

@@ -77,6 +77,7 @@ class ChatContext:
     recall_k: int = 4
     recall_min_score: float = 0.3
     on_text: Callable[[str], None] | None = None  # receives the reply's text as it is generated
+    on_status: Callable[[str], None] | None = None  # hears what a verifier is doing (it may take a while)
     retention: Retention | None = None  # what the served weights hold; default: read from ``store``
     verifiers: Sequence[Verifier] = field(default_factory=tuple)  # graphs.verify.nodes: CodeCheck, ChoiceCheck
 

@@ -38,7 +38,7 @@ def ask(
         if as_json:
             print_json(bot.chat(text, thread, user, recall=recall))
             return
-        stream = bot.stream(text, thread, user, recall=recall)
+        stream = bot.stream(text, thread, user, recall=recall, on_status=_status)
         _show(stream)
 
 
@@ -86,7 +86,7 @@ class Session:
     def handle(self, line: str) -> bool:
         """Act on one line; False means leave."""
         if not line.startswith("/"):
-            stream = self.bot.stream(line, self.thread, self.user, recall=self.recall)
+            stream = self.bot.stream(line, self.thread, self.user, recall=self.recall, on_status=_status)
             reply = _show(stream)
             self.thread, self.last_turn = reply.thread_id, reply.turn_id
             return True
@@ -114,6 +114,10 @@ class Session:
         else:
             err.print(f"unknown command {command}; /help lists them", markup=False)
         return True
+
+
+def _status(text: str) -> None:
+    err.print(f"\n[dim]… {text}[/dim]", end="", markup=True, highlight=False)
 
 
 def _show(stream):

@@ -43,11 +43,13 @@ class CodeCheck:
             return None
         request = state["messages"][-1]["content"]
         start = time.monotonic()
+        _status(ctx, f"checking the code ({self.mode} CodeJudge, up to {self.budget_s:.0f} s)")
         first = self._judge(ctx.backend, request, found, start)
         verdict = {**first.model_dump(), "revised": False, "kept": "original"}
         if first.result != "no" or self._left(start) <= 0:
             return Verification(verdict)
         # One revision, told what the analysis found.
+        _status(ctx, "the check said No: writing a revised answer")
         conversation = [*turn_prompt(state, ctx), {"role": "assistant", "content": reply["text"]},
                         prompts.revise(first.analysis)]
         options = replace(ctx.options, max_time_s=self._left(start))
@@ -85,6 +87,7 @@ class ChoiceCheck:
             return None
         start = time.monotonic()
         question, options = found
+        _status(ctx, f"checking the pick between {len(options)} options for consistency")
         judged = SetJudgements.collect(Comparator(ctx.backend), question, options, prompts.negate(question))
         better, worse = judged.prefers(calibrated=False), judged.prefers(calibrated=False, negated=True)
         n = len(options)
@@ -107,6 +110,11 @@ class ChoiceCheck:
         caution = (f"I am not confident in a pick here: {verdict['analysis']} On balance I lean towards "
                    f"{options[order[0]]} (P = {lean:.2f}), but treat that as uncertain. My first answer was:\n\n")
         return Verification(verdict, {**reply, "text": caution + reply["text"]})
+
+
+def _status(ctx, text: str) -> None:
+    if getattr(ctx, "on_status", None) is not None:
+        ctx.on_status(text)
 
 
 def _describe(options, order, flips, negation, figures) -> str:

@@ -115,3 +115,10 @@ def test_an_inconsistent_choice_says_it_is_unsure():
     assert v["s_comm"] == 0.0 and len(v["negation_failures"]) == 2
     assert outcome.reply["text"].startswith("I am not confident") and outcome.reply["text"].endswith("Porridge, definitely.")
     assert ChoiceCheck()(state_with("Hi.", "Hello there"), ctx_for(Ordered())) is None
+
+
+def test_a_verifier_says_what_it_is_doing():
+    heard = []
+    ctx = SimpleNamespace(**vars(ctx_for(ScriptedCoder())), on_status=heard.append)
+    CodeCheck("binary", budget_s=60)(state_with(WRONG), ctx)
+    assert heard == ["checking the code (binary CodeJudge, up to 60 s)", "the check said No: writing a revised answer"]
