@@ -86,6 +86,7 @@ class LearnReport(BaseModel):
     dry_run: bool
     user: str
     parent: str  # the version active when it started
+    cleaning: dict[str, Any] | None = None  # feedback cleaned first: run_id (the view), method, judged, counts
     stop: str | None = None  # why it ended early
     extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
     new: list[int] = []
@@ -604,6 +605,9 @@ class Agent:
                 replay=s.learn_replay, probes_per_experience=s.learn_probes, extract_turns=s.learn_extract_turns,
                 keep_versions=s.keep_versions, dry_run=dry_run, progress=progress or NullProgress(),
             )
+            if s.learn_clean_feedback and not dry_run:
+                context.pending_feedback = self.feedback_to_clean(s.clean_method)
+                context.clean = lambda advance: self.clean_feedback(s.clean_method, on_item=advance)
             report = run_night(context)
         if report.get("promoted"):
             self._sync_version()  # hot reload: the next turn answers from the new weights

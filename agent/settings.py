@@ -58,7 +58,10 @@ class Settings(BaseSettings):
     verify_choices: bool = Field(True, description="check the consistency of picks between listed options")
     verify_max_options: int = Field(6, ge=2, le=10, description="options a choice check compares, at most")
 
-    # Cleaning feedback (reverie feedback clean)
+    # Cleaning feedback (reverie feedback clean, and first thing each night)
+    learn_clean_feedback: bool = Field(True, description="clean new feedback at the start of every learn")
+    clean_method: Literal["sac", "vote_all_r", "vote_all_f", "vote_maj_r", "vote_maj_f"] = Field(
+        "sac", description="the cleaner learn uses (feedback clean takes --method)")
     clean_committee: list[str] = Field(
         ["judge:helpful", "judge:correct", "judge:harmless", "codejudge"],
         description="members: judge:CRITERION (the agent's model), codejudge, rm:MODEL (a reward model)")

@@ -52,7 +52,9 @@ class ModelJudge:
         if criterion not in prompts.CRITERIA:
             raise InvalidInput(f"unknown criterion {criterion!r}; use one of {', '.join(prompts.CRITERIA)}")
         self.backend, self.criterion = backend, criterion
-        self.key = f"judge:{criterion}:{backend.name}:{backend.version}:p{prompts.VERSION}"
+        # The model line, not its nightly version: a night's small change to the weights does not
+        # make every earlier vote stale (re-judging all feedback each night would grow without end).
+        self.key = f"judge:{criterion}:{backend.name}:p{prompts.VERSION}"
         self._comparator = Comparator(backend)
         self._yes_no = (token_variants(backend, "Yes"), token_variants(backend, "No"))
 
@@ -71,7 +73,7 @@ class ModelJudge:
 class CodeJudgeMember:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.key = f"codejudge:binary:{backend.name}:{backend.version}:p{prompts.VERSION}"
+        self.key = f"codejudge:binary:{backend.name}:p{prompts.VERSION}"  # the model line, as ModelJudge
 
     def judge(self, prompt: list[Message], answers: list[str]) -> Judged:
         request = prompt[-1]["content"]

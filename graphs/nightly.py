@@ -45,6 +45,7 @@ from memory.versions import Versions
 
 
 class NightState(TypedDict, total=False):
+    cleaning: dict | None  # the feedback cleaned tonight: view, method, judged, counts
     run_id: int | None
     extracted: list[dict]  # [{"turn_id", "text", "experience_id"}]
     new: list[int]  # experiences learned tonight
@@ -100,6 +101,8 @@ class NightContext:
     thresholds: ev.GateThresholds
     cache: Path  # replay text, per base version
     generator: Any = None  # a separate question-writing backend, if configured
+    clean: Callable[[Callable[[], None]], Any] | None = None  # cleans new feedback (graphs.cleaning), if enabled
+    pending_feedback: int = 0  # items that cleaning will judge tonight (for the progress bar)
     rehearse: int = 0
     replay: int = 8
     probes_per_experience: int = 1
@@ -115,6 +118,16 @@ class NightContext:
 
 
 # -- nodes: each returns only the keys it changed ---------------------------------------------
+
+
+def clean(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    """First, the day's feedback is cleaned into a new view (incremental: only what is new)."""
+    ctx = runtime.context
+    if ctx.clean is None or ctx.dry_run or not ctx.pending_feedback:
+        return {"cleaning": None}
+    report = ctx.clean(ctx.progress.phase("cleaning feedback", ctx.pending_feedback))
+    return {"cleaning": {"run_id": report.run_id, "method": report.method, "judged": report.judged,
+                         "counts": report.counts}}
 
 
 def extract(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -356,10 +369,11 @@ class _TrainProgress:
 
 def build_nightly_graph():
     graph = StateGraph(NightState, context_schema=NightContext)
-    for name, node in [("extract", extract), ("select", select), ("prepare", prepare), ("train", train_node),
+    for name, node in [("clean", clean), ("extract", extract), ("select", select), ("prepare", prepare), ("train", train_node),
                        ("evaluate", evaluate), ("gate", gate), ("record", record)]:
         graph.add_node(name, node)
-    graph.add_edge(START, "extract")
+    graph.add_edge(START, "clean")
+    graph.add_edge("clean", "extract")
     graph.add_edge("extract", "select")
     graph.add_conditional_edges("select", lambda s: END if s.get("stop") else "prepare", ["prepare", END])
     # prepare builds the target set only when the night will train (not in a dry run)

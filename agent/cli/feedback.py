@@ -88,12 +88,14 @@ def import_(
 @feedback_app.command("clean")
 def clean(
     ctx: typer.Context,
-    method: str = typer.Option("sac", "--method", help="sac, vote_all_r, vote_all_f, vote_maj_r or vote_maj_f."),
+    method: str = typer.Option(None, "--method", help="sac, vote_all_r, vote_all_f, vote_maj_r or vote_maj_f "
+                               "(default: the clean_method setting, sac)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and show, but write no new view."),
     as_json: bool = typer.Option(False, "--json", help="Print the CleaningReport (every decision, votes, reason)."),
 ) -> None:
     """Clean the feedback with the committee into a new version of the cleaned view."""
     with open_agent(ctx) as bot:
+        method = method or bot.settings.clean_method
         total = bot.feedback_to_clean(method)
         columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err, transient=True, disable=as_json) as progress:

@@ -43,6 +43,10 @@ def learn(
     if as_json:
         print_json(report)
         return
+    if report.cleaning:
+        c = report.cleaning
+        out.print(f"feedback: {c['judged']} new item(s) cleaned ({c['method']}) into view {c['run_id']}: "
+                  f"{c['counts']['keep']} kept, {c['counts']['flip']} flipped, {c['counts']['remove']} removed")
     if report.stop:
         out.print(report.stop)
         return

@@ -101,3 +101,15 @@ def test_an_unknown_learner_is_refused(open_bot):
 
     with pytest.raises(InvalidInput, match="unknown learner 'cory'"):
         open_bot().learn(only="cory")
+
+
+def test_a_night_first_cleans_the_new_feedback(open_bot):
+    bot = open_bot(gate_min_efficacy=0.0)
+    reply = bot.chat("My brother Teodor works in Port Halvik.")
+    bot.feedback(reply.turn_id, "up")
+    report = bot.learn()
+    assert report.cleaning["run_id"] == 1 and report.cleaning["judged"] == 1 and report.cleaning["method"] == "sac"
+    assert sum(report.cleaning["counts"].values()) == 1
+    bot.teach("His greyhound is called Pimento.")
+    assert bot.learn().cleaning is None  # no new feedback: nothing to clean
+    assert open_bot(learn_clean_feedback=False).learn().cleaning is None
