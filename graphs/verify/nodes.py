@@ -113,7 +113,7 @@ class ChoiceCheck:
 
 
 def _status(ctx, text: str) -> None:
-    if getattr(ctx, "on_status", None) is not None:
+    if ctx.on_status is not None:
         ctx.on_status(text)
 
 

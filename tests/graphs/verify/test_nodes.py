@@ -37,7 +37,8 @@ def state_with(reply_text, message="Write total(xs), the sum of a list."):
 
 
 def ctx_for(backend):
-    return SimpleNamespace(backend=backend, system_prompt="Sys.", options=GenerationOptions(), prompt_budget=1000)
+    return SimpleNamespace(backend=backend, system_prompt="Sys.", options=GenerationOptions(), prompt_budget=1000,
+                           on_status=None)
 
 
 def test_a_no_is_revised_once_and_the_better_answer_kept():
@@ -119,6 +120,6 @@ def test_an_inconsistent_choice_says_it_is_unsure():
 
 def test_a_verifier_says_what_it_is_doing():
     heard = []
-    ctx = SimpleNamespace(**vars(ctx_for(ScriptedCoder())), on_status=heard.append)
+    ctx = SimpleNamespace(**{**vars(ctx_for(ScriptedCoder())), "on_status": heard.append})
     CodeCheck("binary", budget_s=60)(state_with(WRONG), ctx)
     assert heard == ["checking the code (binary CodeJudge, up to 60 s)", "the check said No: writing a revised answer"]
