@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from agent.llm import GenerationOptions, load_backend  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
 from graphs.verify import prompts  # noqa: E402
-from graphs.verify.consistency import Comparator, SetJudgements, merge_sort, pairs_needed, read_sets  # noqa: E402
+from graphs.verify.consistency import Comparator, SetJudgements, merge_sort, pairs_needed, positions, read_sets  # noqa: E402
 from learners.metrics import kendall_tau  # noqa: E402
 
 
@@ -40,13 +40,6 @@ def listed_order(text: str, n: int) -> tuple[list[int], bool]:
     """Item indices in the order the model listed them; missing ones appended. Also: complete?"""
     seen = list(dict.fromkeys(int(x) - 1 for x in re.findall(r"\d+", text) if 1 <= int(x) <= n))
     return seen + [i for i in range(n) if i not in seen], len(seen) == n
-
-
-def positions(order: list[int]) -> list[int]:
-    where = [0] * len(order)
-    for place, item in enumerate(order):
-        where[item] = place
-    return where
 
 
 def main() -> None:

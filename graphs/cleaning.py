@@ -75,8 +75,7 @@ def clean(store: Store, committee: Committee, method: str = "sac", *, bins: Bins
         raise InvalidInput(f"unknown cleaning method {method!r}; use one of {', '.join(METHODS)}")
     cleaning, feedback = Cleaning(store), store.list_feedback()
     upto = max((f.id for f in feedback), default=0)
-    previous = cleaning.latest(method, committee.keys)
-    reused = {d["feedback_id"]: d for d in cleaning.decisions(previous["id"])} if previous else {}
+    previous, reused = _previous(cleaning, method, committee.keys)
     kinds = {f.id: (f.kind, f.source) for f in feedback}
     if previous and previous["upto_feedback_id"] == upto:
         return _report(previous["id"], method, committee, dry_run, True, [], list(reused.values()), kinds)
@@ -96,10 +95,14 @@ def clean(store: Store, committee: Committee, method: str = "sac", *, bins: Bins
 
 def pending(store: Store, method: str, committee_keys: list[str]) -> int:
     """Items the next run would judge (for a progress bar)."""
-    cleaning = Cleaning(store)
-    previous = cleaning.latest(method, committee_keys)
-    seen = {d["feedback_id"] for d in cleaning.decisions(previous["id"])} if previous else set()
+    _, seen = _previous(Cleaning(store), method, committee_keys)
     return sum(f.kind in JUDGED_KINDS and f.id not in seen for f in store.list_feedback())
+
+
+def _previous(cleaning: Cleaning, method: str, keys: list[str]) -> tuple[dict | None, dict[int, dict]]:
+    """The newest view of this method and committee, and its decisions by feedback id."""
+    run = cleaning.latest(method, keys)
+    return run, ({d["feedback_id"]: d for d in cleaning.decisions(run["id"])} if run else {})
 
 
 def _report(run_id, method, committee, dry_run, up_to_date, fresh, reused, kinds) -> CleaningReport:

@@ -76,21 +76,19 @@ class CodeJudgeMember:
         self.key = f"codejudge:binary:{backend.name}:p{prompts.VERSION}"  # the model line, as ModelJudge
 
     def judge(self, prompt: list[Message], answers: list[str]) -> Judged:
-        request = prompt[-1]["content"]
+        found = [find_code(answer) for answer in answers]
+        if all(f is None for f in found):
+            return Judged([None] * len(answers), [None] * len(answers))
         scores, good = [], []
-        for answer in answers:
-            found = find_code(answer)
-            if found is None:
-                scores.append(None)
+        for code in found:
+            if code is None:  # beside an answer with code, one without does not do what was asked
+                scores.append(0.0)
                 good.append(None)
                 continue
-            verdict = judge_code(self.backend, CodeTask(request, found[0], found[1]), "binary")
+            verdict = judge_code(self.backend, CodeTask(prompt[-1]["content"], *code), "binary")
             scores.append(verdict.score)
             good.append(None if verdict.result == "invalid" else verdict.result == "yes")
-        if all(s is None for s in scores):
-            return Judged(scores, good)
-        # An answer without code, beside one with code, scores 0: it does not do what was asked.
-        return Judged([0.0 if s is None and find_code(a) is None else s for s, a in zip(scores, answers)], good)
+        return Judged(scores, good)
 
 
 class RewardModel:

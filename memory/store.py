@@ -172,10 +172,9 @@ class Store:
                                         source=source, created_at=stamp))
         return written
 
-    def list_feedback(self, turn_id: int | None = None, user: str | None = None, after_id: int = 0) -> list[Feedback]:
+    def list_feedback(self, turn_id: int | None = None, user: str | None = None) -> list[Feedback]:
         where, params = _where(turn_id=turn_id, user=user)
-        where = f"{where} AND id > ?" if where else "WHERE id > ?"
-        rows = self.query(f"SELECT * FROM feedback {where} ORDER BY id", (*params, after_id))
+        rows = self.query(f"SELECT * FROM feedback {where} ORDER BY id", params)
         return [Feedback(**{**r, "payload": json.loads(r["payload"]) if r["payload"] else None}) for r in rows]
 
     def get_feedback(self, feedback_id: int) -> Feedback:

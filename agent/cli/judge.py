@@ -65,7 +65,9 @@ def rank(
     as_json: bool = typer.Option(False, "--json", help="Print the Ranking."),
 ) -> None:
     """Rank options by merge sort on the calibrated pairwise comparator, with its consistency."""
-    with open_agent(ctx) as bot, _pairs_bar(2 * len(items) * (len(items) - 1), as_json) as advance:
+    from graphs.verify.consistency import pairs_needed
+
+    with open_agent(ctx) as bot, _pairs_bar(pairs_needed([items]), as_json) as advance:
         ranking = bot.rank(instruction, items, negated_instruction=negated, k=k, on_pair=advance)
     if as_json:
         print_json(ranking)

@@ -101,16 +101,16 @@ class SetJudgements:
 
         return cls(list(items), matrix(instruction), matrix(negated_instruction) if negated_instruction else None)
 
-    def calibrated(self, i: int, j: int) -> float:
-        """P(item i is picked over item j) under the instruction, averaged over both orders."""
-        return (self.positive[i][j] + 1 - self.positive[j][i]) / 2
+    def calibrated(self, i: int, j: int, negated: bool = False) -> float:
+        """P(item i is picked over item j), averaged over both orders (under the negation: picked as worse)."""
+        m = self.negative if negated else self.positive
+        return (m[i][j] + 1 - m[j][i]) / 2
 
     def prefers(self, calibrated: bool, negated: bool = False) -> list[list[bool]]:
         """p[i][j]: i is picked over j with i shown first (for the negation: picked as worse)."""
-        m = self.negative if negated else self.positive
-        n = len(self.items)
+        m, n = (self.negative if negated else self.positive), len(self.items)
         if calibrated:
-            return [[i != j and (m[i][j] + 1 - m[j][i]) / 2 > 0.5 for j in range(n)] for i in range(n)]
+            return [[i != j and self.calibrated(i, j, negated) > 0.5 for j in range(n)] for i in range(n)]
         return [[i != j and m[i][j] > 0.5 for j in range(n)] for i in range(n)]
 
     def figures(self, calibrated: bool, k: int = 3, max_subsets: int = 2000, true_order: Sequence[int] | None = None) -> dict:
@@ -238,11 +238,11 @@ def rank(backend: Backend, instruction: str, items: Sequence[str], *, negated_in
         comparisons=comparisons, confidence=[round(judged.calibrated(a, b), 4) for a, b in zip(order, order[1:])],
         raw=judged.figures(False, k, true_order=true_order),
         calibrated=judged.figures(True, k, true_order=true_order),
-        kendall_tau=kendall_tau(_positions(order), _positions(true_order)) if true_order is not None else None,
+        kendall_tau=kendall_tau(positions(order), positions(true_order)) if true_order is not None else None,
     )
 
 
-def _positions(order: Sequence[int]) -> list[int]:
+def positions(order: Sequence[int]) -> list[int]:
     """Rank position of each item index, from an order given best first."""
     where = [0] * len(order)
     for position, item in enumerate(order):
@@ -311,9 +311,9 @@ def check_sets(backend: Backend, sets: Sequence[ConsistencySet], k: int = 3,
     return {"k": k, "sets": per_set, "overall": overall, "comparator_calls": comparator.calls, "prompts": prompts.VERSION}
 
 
-def pairs_needed(sets: Sequence[ConsistencySet]) -> int:
-    """Comparator calls ``check_sets`` makes: every ordered pair, under both instructions."""
-    return sum(2 * len(s.items) * (len(s.items) - 1) for s in sets)
+def pairs_needed(sets: Sequence[ConsistencySet | Sequence[str]]) -> int:
+    """Comparator calls for judging sets (or bare item lists): every ordered pair, under both instructions."""
+    return sum(2 * len(n) * (len(n) - 1) for n in (s.items if isinstance(s, ConsistencySet) else s for s in sets))
 
 
 def _mean(values: list[float | None]) -> float | None:
