@@ -3,8 +3,11 @@
 Chroma's embedded mode lets several processes write one folder safely, but a process that
 opened it earlier keeps a stale in-memory index: it misses the others' new entries, and a
 filtered query can even fail with "Error finding id" (measured with chromadb 1.5.9). So every
-write here bumps a generation counter in a file beside the collection, under a file lock, and
-a process reopens its client (about 30 ms) before a read whenever another process has written.
+write here bumps a generation counter in a file beside the collection, and a process reopens
+its client (about 30 ms) before a read whenever another process has written. Reads hold the
+same file lock as writes: checking the counter and then querying without it let another
+process write in between, which failed a CI run. The query is embedded before the lock is
+taken, so the lock is held only for the index lookup itself.
 
 Every query filters on the user: one user's memories are never returned for another.
 """
@@ -71,14 +74,22 @@ class EpisodicMemory:
             self._client.close()
         self._client = self._col = None
 
+    def _lock(self) -> FileLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.folder / ".write.lock"))
+
     def _write(self, action) -> None:
         """Run one write under the folder's lock and tell other processes it happened."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.folder / ".write.lock")):
+        with self._lock():
             action(self._collection())
             generation = self._generation() + 1
             (self.folder / ".generation").write_text(str(generation))
             self._seen = generation  # our own write: our client already reflects it
+
+    def _read(self, action):
+        """Run one read under the folder's lock, on a client that reflects every write so far."""
+        with self._lock():
+            return action(self._collection())
 
     # -- writes --------------------------------------------------------------------------
 
@@ -123,11 +134,13 @@ class EpisodicMemory:
         statuses: Sequence[str] | None = ("short_term",),
         min_score: float = -1.0,
     ) -> list[Hit]:
-        col = self._collection()
+        from memory.embedding import embed
+
         clauses: list[dict] = [{"user": user}, {"kind": {"$in": list(kinds)}}]
         if statuses is not None:
             clauses.append({"status": {"$in": list(statuses)}})
-        result = col.query(query_texts=[query], n_results=k, where={"$and": clauses})
+        vector = embed([query])
+        result = self._read(lambda col: col.query(query_embeddings=vector, n_results=k, where={"$and": clauses}))
         hits = []
         for key, text, meta, distance in zip(
             result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
@@ -138,7 +151,7 @@ class EpisodicMemory:
         return hits
 
     def count(self) -> int:
-        return self._collection().count()
+        return self._read(lambda col: col.count())
 
 
 def _key(kind: Kind, record_id: int) -> str:
