@@ -598,7 +598,7 @@ class Agent:
                 make_backend=self._backend_over, user=user, system_prompt=s.system_prompt,
                 selfparam=SelfParamConfig(lr=s.learn_lr, epochs=s.learn_epochs, batch_size=s.learn_batch_size,
                                           lora_r=s.learn_lora_r, lora_alpha=2 * s.learn_lora_r),
-                synthesis=SynthesisConfig(samples=s.synthesis_samples),
+                synthesis=SynthesisConfig(samples=s.synthesis_samples, cloze=s.synthesis_rule_questions),
                 thresholds=GateThresholds(s.gate_min_efficacy, s.gate_retention_tolerance, s.gate_general_tolerance,
                                           s.gate_perplexity_tolerance),
                 cache=s.home / "cache", generator=self._generator(), rehearse=s.learn_rehearse,

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     learn_replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
     learn_probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
     learn_extract_turns: bool = Field(True, description="also learn informative statements from chats")
-    synthesis_samples: int = Field(6, ge=1, le=32, description="sampled question batches per sentence")
+    synthesis_samples: int = Field(6, ge=0, le=32, description="sampled question batches per sentence (0: none)")
+    synthesis_rule_questions: bool = Field(True, description="also ask about names, numbers and dates by rule")
     generator_model: str | None = Field(
         None, description="model that writes the questions: a folder, an HF id or openai:MODEL; default: the model itself")
     generator_base_url: str = Field("http://localhost:8000/v1", description="endpoint of an openai:MODEL generator")

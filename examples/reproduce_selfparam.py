@@ -104,14 +104,15 @@ class Bench:
         started = time.perf_counter()
         for fact in facts:
             kept, report = synthesize(base, base, fact["context"], system_prompt=SYSTEM, teacher_system=teacher_system,
-                                      config=SynthesisConfig())
+                                      config=SynthesisConfig(samples=self.args.samples))
             pairs.append([(p.question, p.answer) for p in kept])
             reports.append(report.as_dict())
             progress.advance(task)
         replay = replay_pairs(base, SYSTEM)
         summary = {
             "seconds_per_fact": round((time.perf_counter() - started) / len(facts), 1),
-            "model_pairs_per_fact": round(statistics.mean(r["kept"] - r["recited"] for r in reports), 2),
+            "rule_pairs_per_fact": round(statistics.mean(r["kept_cloze"] for r in reports), 2),
+            "model_pairs_per_fact": round(statistics.mean(r["kept"] - r["recited"] - r["kept_cloze"] for r in reports), 2),
             "recited_per_fact": round(statistics.mean(r["recited"] for r in reports), 2),
             "coverage": round(statistics.mean(r["coverage"] for r in reports), 3),
         }
@@ -225,6 +226,8 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=10)
     parser.add_argument("--per-night", type=int, default=2)
     parser.add_argument("--rehearse", type=int, default=0, help="earlier facts rehearsed per night (the product default)")
+    parser.add_argument("--samples", type=int, default=SynthesisConfig.samples,
+                        help="sampled question batches per sentence (0: rule-written questions only)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "single", "sequential"])

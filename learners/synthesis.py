@@ -4,13 +4,16 @@ that sees it, kept only when they pass a self-check.
 SELF-PARAM (arXiv 2410.00487) asks a strong generator for many diverse QA pairs per context. Our
 generator is usually the 135M model itself, which writes mostly off-target or malformed
 questions (selfparam_feasibility.md: 1 usable pair per fact from a greedy list). So:
-  1. the experience is split into sentences, and for each the generator samples several
-     questions (one prompt, many samples); any backend can generate, a bigger one included;
+  1. the experience is split into sentences; for each, reverie writes in-place wh-questions
+     about its names, numbers and dates by rule (``learners.questions``), and the generator
+     samples several questions of its own (one prompt, many samples; any backend, a bigger one
+     included);
   2. parsing accepts the shapes small models write (numbered, bulleted, "Q:", "Question 2.");
   3. the answerer (the model being trained, with the experience in its prompt: SELF-PARAM's
      teacher) answers each question; its first sentence is the answer, in its own style;
   4. a self-check keeps a pair only if the question is about the experience, does not give its
-     answer away, and the answer's content is supported by the experience;
+     answer away, and the answer's content is supported by the experience; a rule-written
+     question must also be answered with the span it was written for;
   5. near-duplicate questions are dropped, and a sentence no kept pair covers is recited back
      ("What did I tell you about Teodor?" -> the sentence, in the second person), so every fact
      of the experience reaches the target set.
@@ -26,18 +29,20 @@ from dataclasses import dataclass, field
 
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import normalize_answer
+from learners.questions import cloze_questions, subject
 
 # -- config ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SynthesisConfig:
-    samples: int = 6  # sampled generations per sentence of the experience
+    samples: int = 6  # sampled generations per sentence of the experience (0: rule-written questions only)
+    cloze: bool = True  # also write in-place wh-questions about the sentence's names, numbers, dates
     temperature: float = 0.9  # sampling temperature of the question generator
     top_p: float = 0.95
     question_tokens: int = 48  # generation budget for a batch of questions
     answer_tokens: int = 40  # generation budget for an answer (the first sentence is kept)
-    max_pairs: int = 8  # kept pairs per experience, at most
+    max_pairs: int = 12  # kept pairs per experience, at most
     min_support: float = 0.6  # share of the answer's content words found in the experience or question
     max_overlap: float = 0.8  # word Jaccard above which two questions are duplicates
     recite_uncovered: bool = True  # add a recitation pair for a sentence no kept pair covers
@@ -54,6 +59,7 @@ class QAPair:
     sentence: int  # index of the experience sentence it was written from
     support: float  # share of the answer's content words that the experience or question holds
     recited: bool = False
+    span: str = ""  # for a rule-written question, the short answer it asks for
 
 
 @dataclass
@@ -61,14 +67,16 @@ class SynthesisReport:
     sentences: int = 0
     generated: int = 0  # sampled generations
     parsed: int = 0  # distinct questions parsed out of them
+    cloze: int = 0  # rule-written questions
     kept: int = 0
+    kept_cloze: int = 0  # kept pairs whose question was written by rule
     recited: int = 0
     rejected: Counter = field(default_factory=Counter)  # reason -> count
     coverage: float = 0.0  # share of the experience's content words found in kept answers
 
     def as_dict(self) -> dict:
         return {"sentences": self.sentences, "generated": self.generated, "parsed": self.parsed,
-                "kept": self.kept, "recited": self.recited, "rejected": dict(self.rejected),
+                "cloze": self.cloze, "kept": self.kept, "kept_cloze": self.kept_cloze, "recited": self.recited, "rejected": dict(self.rejected),
                 "coverage": round(self.coverage, 3)}
 
 
@@ -200,36 +208,46 @@ def synthesize(
     sentences = split_sentences(experience)
     report.sentences = len(sentences)
 
-    # 1-2. Sample questions per sentence and parse them.
-    candidates: list[tuple[int, str]] = []
+    # 1-2. Rule-written questions, then sampled ones, per sentence; (sentence, question, span).
+    candidates: list[tuple[int, str, str]] = []
     sampling = GenerationOptions(max_new_tokens=config.question_tokens, temperature=config.temperature,
                                  top_p=config.top_p, seed=config.seed)
+    about = subject(experience)
     for index, sentence in enumerate(sentences):
+        if config.cloze:
+            candidates += [(index, c.question, c.span) for c in cloze_questions(sentence, about)]
+        if not config.samples:
+            continue
         prompts = [[{"role": "user", "content": QUESTION_PROMPT.format(sentence=sentence)}]] * config.samples
         outputs = generator.generate_batch(prompts, sampling)
         report.generated += len(outputs)
-        seen: list[str] = []
+        seen: list[str] = [q for _, q, _ in candidates]
         for output in outputs:
-            seen += [q for q in parse_questions(output.text) if q not in seen]
-        candidates += [(index, q) for q in seen]
-    report.parsed = len(candidates)
+            for question in parse_questions(output.text):
+                if question not in seen:
+                    seen.append(question)
+                    candidates.append((index, question, ""))
+                    report.parsed += 1
+    report.cloze = sum(1 for *_, span in candidates if span)
 
     # 3. The teacher answers: the answerer with the experience in its system prompt, greedy.
     teacher = {"role": "system", "content": teacher_system(experience)}
     answers = answerer.generate_batch(
-        [[teacher, {"role": "user", "content": q}] for _, q in candidates],
+        [[teacher, {"role": "user", "content": q}] for _, q, _ in candidates],
         GenerationOptions(max_new_tokens=config.answer_tokens),
     ) if candidates else []
 
     # 4-5. Self-check, then drop near-duplicates, keeping the best supported first.
     passed: list[QAPair] = []
-    for (index, question), generation in zip(candidates, answers):
+    for (index, question, span), generation in zip(candidates, answers):
         answer = first_sentence(generation.text)
         reason, support = check_pair(experience, question, answer, config.min_support)
+        if not reason and span and normalize_answer(span) not in normalize_answer(answer):
+            reason = "answer misses the asked span"
         if reason:
             report.rejected[reason] += 1
         else:
-            passed.append(QAPair(question, answer, index, round(support, 3)))
+            passed.append(QAPair(question, answer, index, round(support, 3), span=span))
     kept: list[QAPair] = []
     for pair in sorted(passed, key=lambda p: -p.support):
         if any(_jaccard(pair.question, k.question) > config.max_overlap for k in kept):
@@ -245,6 +263,7 @@ def synthesize(
         kept += recitations
         report.recited += len(recitations)
     report.kept = len(kept)
+    report.kept_cloze = sum(1 for p in kept if p.span)
     experience_words = content_words(experience)
     said = set().union(*(content_words(p.answer) for p in kept)) if kept else set()
     report.coverage = len(experience_words & said) / max(1, len(experience_words))
@@ -284,7 +303,7 @@ def set_aside_probes(
     for i, pair in sorted(enumerate(pairs), key=lambda item: -item[1].support):
         if len(probes) >= count:
             break
-        gold = None if pair.recited else probe_answer(experience, pair.question, pair.answer)
+        gold = pair.span or (None if pair.recited else probe_answer(experience, pair.question, pair.answer))
         if gold:
             probes.append((pair.question, [gold]))
             taken.add(i)
@@ -296,7 +315,9 @@ def set_aside_probes(
                  if normalize_answer(m.group(0)) not in normalize_answer(subject).split()]
         if subject and named:
             probes.append((f"What do you know about {subject}?", named))
-    rest = [p for i, p in enumerate(pairs) if i not in taken]
+    # Another rule-written question for a probe's span asks the same thing in nearly the same words.
+    asked = {pairs[i].span for i in taken} - {""}
+    rest = [p for i, p in enumerate(pairs) if i not in taken and p.span not in asked]
     # A sentence whose only pair became a probe is recited instead, so it still reaches training.
     orphaned = {pairs[i].sentence for i in taken} - {p.sentence for p in rest}
     sentences = split_sentences(experience)

@@ -84,14 +84,14 @@ def test_synthesis_keeps_checked_pairs_and_recites_uncovered_sentences():
                "What is the capital of France?": "Paris."}
     answerer = ScriptedBackend(lambda c: answers[c[-1]["content"]])
     pairs, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.",
-                               teacher_system=lambda x: f"Sys. Facts: {x}", config=SynthesisConfig(samples=2))
+                               teacher_system=lambda x: f"Sys. Facts: {x}", config=SynthesisConfig(samples=2, cloze=False))
 
     assert [(p.question, p.answer, p.recited) for p in pairs] == [
         ("Where does Teodor work?", "Teodor works in Port Halvik.", False),  # first sentence only
         ("What did I tell you about Pimento?", "His greyhound is called Pimento.", True),
     ]
     assert report.as_dict() == {
-        "sentences": 2, "generated": 4, "parsed": 3, "kept": 2, "recited": 1,
+        "sentences": 2, "generated": 4, "parsed": 3, "cloze": 0, "kept": 2, "kept_cloze": 0, "recited": 1,
         "rejected": {"meta question": 1, "not about the experience": 1},
         "coverage": 0.667,  # brother, ferry and mechanic are in no kept answer
     }
@@ -105,9 +105,31 @@ def test_near_duplicate_questions_and_the_cap():
     answerer = ScriptedBackend(lambda c: "Teodor is a ferry mechanic in Port Halvik.")
     one_sentence = "My brother Teodor works as a ferry mechanic in Port Halvik."
     pairs, report = synthesize(generator, answerer, one_sentence, system_prompt="Sys.", teacher_system=str,
-                               config=SynthesisConfig(samples=1, max_pairs=1, max_overlap=0.7, recite_uncovered=False))
+                               config=SynthesisConfig(samples=1, max_pairs=1, max_overlap=0.7, recite_uncovered=False,
+                                                      cloze=False))
     assert len(pairs) == 1 and report.recited == 0
     assert report.rejected["duplicate"] + report.rejected["over max_pairs"] == 2
+
+
+def test_rule_written_questions_are_kept_only_when_answered_with_their_span():
+    generator = ScriptedBackend(lambda c: pytest.fail("no sampling was asked for"))
+    answers = {"My brother Teodor works as a ferry mechanic in which place?": "Teodor works in Port Halvik.",
+               "Teodor's greyhound is called what?": "Teodor works in Port Halvik."}  # true, but not the span
+    answerer = ScriptedBackend(lambda c: answers[c[-1]["content"]])
+    pairs, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.", teacher_system=str,
+                               config=SynthesisConfig(samples=0))
+    assert [(p.question, p.span, p.recited) for p in pairs] == [
+        ("My brother Teodor works as a ferry mechanic in which place?", "Port Halvik", False),
+        ("What did I tell you about Pimento?", "", True),  # its question was answered wrongly
+    ]
+    assert report.cloze == 2 and report.kept_cloze == 1 and report.generated == 0
+    assert report.rejected == {"answer misses the asked span": 1}
+    # The span is the probe's gold answer when the pair is set aside, and no other question for
+    # that span stays in training: the first sentence is recited instead.
+    shorter = QAPair("Teodor works as a ferry mechanic in which place?", "In Port Halvik.", 0, 0.9, span="Port Halvik")
+    probes, rest = set_aside_probes(EXPERIENCE, pairs + [shorter], 1)
+    assert probes == [("My brother Teodor works as a ferry mechanic in which place?", ["Port Halvik"])]
+    assert [p.question for p in rest] == ["What did I tell you about Pimento?", "What did I tell you about Teodor?"]
 
 
 def test_probe_answer_is_what_the_answer_adds_to_the_question():

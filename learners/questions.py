@@ -1,0 +1,152 @@
+"""Questions written by rule: pick a short answer inside a sentence, ask for it in place.
+
+The 135M model cannot write questions (selfparam_feasibility.md: 1 usable pair per fact; asked
+for a question with a given answer, it asks what the sentence means), but with the sentence in
+its prompt it answers a plain wh-question about it well (in-context "contains" 0.70 on the
+facts set). So reverie writes questions itself, the way a cloze test does:
+
+  1. answer spans: names and other capitalised runs, numbers with their unit, times, dates,
+     quoted names, and the word after "called"/"named";
+  2. each span is replaced in place by a wh-phrase chosen by its shape ("in Port Halvik" ->
+     "in which place", "at 5:30 pm" -> "at what time", "214 kilometres" -> "how many
+     kilometres"), and a sentence that opens with a pronoun gets the experience's topic back
+     ("His greyhound is called Pimento." -> "Teodor's greyhound is called what?");
+  3. the caller keeps a question only if the model, seeing the experience, answers it with the
+     span (``learners.synthesis``): the span doubles as the self-check's gold answer.
+In-place ("echo") questions are stilted but unambiguous, and they name what is asked in the
+experience's own words; the model's own sampled questions still add other wordings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MONTHS = ("January February March April May June July August September October November December "
+          "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec").split()
+WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_DAY_WORDS = {d.lower() for d in WEEKDAYS} | {d.lower() + "s" for d in WEEKDAYS}
+# Words that open sentences or stand for someone; never an answer on their own.
+_NOT_NAMES = set("""a an the my our your his her its their this that these those i i'm i've i'd we he she it they
+please when for in on at after before every each if while since during and but or so then there here
+what who where which how why""".split())
+_PRONOUNS = {"he": "", "she": "", "it": "", "they": "", "his": "'s", "her": "'s", "its": "'s", "their": "'s",
+             "he's": " is", "she's": " is", "it's": " is", "they're": " are"}
+_PLACE_PREPOSITIONS = {"in", "at", "to", "from", "near", "into", "across", "on"}
+_NUMBER = r"(?<![\w-])\d(?:[\d,.:]*\d)?(?:\s?(?:am|pm|a\.m\.|p\.m\.))?(?:st|nd|rd|th)?(?![\w-])"
+_SPAN = re.compile(
+    r"'[^']{2,40}'|\"[^\"]{2,40}\"|"  # quoted names: 'Old Wick'
+    rf"\b(?:{_NUMBER})(?:\s(?:{'|'.join(MONTHS)})\b)?|"  # numbers, times, "11 October"
+    rf"\b(?:{'|'.join(MONTHS)})\s\d{{1,2}}(?:st|nd|rd|th)?\b|"  # "October 11"
+    r"\b[A-Z][\w'.-]*(?:\s(?:of\s|the\s)?[A-Z][\w'.-]*)*"  # capitalised runs: "Port Halvik", "Gannet Firth"
+)
+_UNIT = re.compile(r"\s([a-z]+)\b")
+_FUNCTION_WORDS = {"and", "or", "on", "in", "at", "from", "to", "by", "after", "before", "because", "but", "is", "was"}
+SUBJECT_WORDS = 4  # a span this early is the sentence's subject: "My grandmother what turns 94?" reads badly
+
+
+@dataclass(frozen=True)
+class ClozeQuestion:
+    question: str
+    span: str  # the answer the experience gives; the self-check looks for it in the model's answer
+
+
+def _is_time(span: str) -> bool:
+    return bool(re.search(r"\d:\d\d|\b(am|pm|a\.m\.|p\.m\.)$", span))
+
+
+def _is_date(span: str) -> bool:
+    return any(m in span.split() for m in MONTHS) or bool(re.fullmatch(r"\d{1,2}(st|nd|rd|th)", span))
+
+
+def _next_word(sentence: str, end: int) -> re.Match | None:
+    return _UNIT.match(sentence, end)
+
+
+def answer_spans(sentence: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each short answer in the sentence, left to right."""
+    spans = []
+    for match in _SPAN.finditer(sentence):
+        start, end, text = match.start(), match.end(), match.group(0).rstrip(".,")
+        words = text.split()
+        while words and words[0].lower().strip("'") in _NOT_NAMES:  # "My Brother" never, "The Tesk" -> "Tesk"
+            start += len(words[0]) + 1
+            words = words[1:]
+        text = " ".join(words)
+        if text and text.lower() not in _DAY_WORDS | {"utc"}:
+            spans.append((start, start + len(text), text))
+    # The word after "called"/"named", when lowercase: "a cortado" is not a name but is the answer.
+    for match in re.finditer(r"\b(?:called|named)\s+((?:a |an |the )?[a-z][\w-]*(?:\s[a-z][\w-]*)?)", sentence):
+        if not any(s <= match.start(1) < e for s, e, _ in spans):
+            spans.append((match.start(1), match.end(1), match.group(1)))
+    return sorted(spans)
+
+
+def wh_phrase(sentence: str, start: int, end: int, span: str) -> tuple[str, int, int]:
+    """The wh-phrase that replaces ``sentence[start:end]``, and the stretch it replaces (a unit
+    after a number goes into the phrase: "214 kilometres" -> "how many kilometres")."""
+    before = sentence[:start].split()
+    previous = before[-1].lower() if before else ""
+    following = _next_word(sentence, end)
+    noun = following.group(1) if following and following.group(1) not in _FUNCTION_WORDS else None
+    if _is_time(span):
+        return "what time", start, end
+    if re.fullmatch(r"\d+(st|nd|rd|th)", span) and noun and previous == "the":
+        return "which", start - len("the "), end  # "above the 10th floor" -> "above which floor"
+    if span in MONTHS:
+        return "what month", start, end
+    if _is_date(span):
+        return "what date", start, end
+    if re.fullmatch(r"1[0-9]{3}|20[0-9]{2}", span) and not (noun and noun.endswith("s")):
+        return "what year", start, end
+    if re.fullmatch(r"\d[\d,.]*", span):
+        if noun and noun.endswith("s") and span != "1":  # a plural unit: "214 kilometres"
+            return f"how many {noun}", start, following.end()
+        return "what number", start, end
+    if previous in _PLACE_PREPOSITIONS:
+        return "which place", start, end
+    if previous in {"by", "with"} or (previous in {"is", "was"} and len(span.split()) >= 2):
+        return "whom" if previous in {"by", "with"} else "who", start, end
+    return "what", start, end
+
+
+def subject(text: str) -> str:
+    """The name an experience is about: the first answer span of its opening words, if any."""
+    spans = [(s, t) for s, _, t in answer_spans(text) if len(text[:s].split()) < SUBJECT_WORDS]
+    return spans[0][1].removesuffix("'s") if spans else ""
+
+
+def resolve_pronoun(sentence: str, topic: str) -> str:
+    """'His greyhound is called Pimento.' -> "Teodor's greyhound is called Pimento." (topic 'Teodor')."""
+    first, _, rest = sentence.partition(" ")
+    suffix = _PRONOUNS.get(first.lower())
+    if suffix is None or not topic or not rest:
+        return sentence
+    return f"{topic}{suffix} {rest}"
+
+
+_CLAUSE_BREAK = re.compile(r",\s+(?:and|but|so|which)\s+|\s+because\s+|;\s+")
+
+
+def clauses(sentence: str) -> list[str]:
+    """The sentence's clauses, split where a new one starts: ", and", ", but", " because", ";"."""
+    return [c.strip() for c in _CLAUSE_BREAK.split(sentence) if c.strip()]
+
+
+def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
+    """In-place wh-questions about each answer span of ``sentence``: one over the whole sentence
+    and, when the sentence has several clauses, a shorter one over the span's own clause (short
+    questions are what people ask). ``topic`` resolves a leading pronoun."""
+    body = sentence.strip().rstrip(".!?").rstrip()
+    pieces = [body] + (parts if len(parts := clauses(body)) > 1 else [])
+    questions: list[ClozeQuestion] = []
+    for piece in pieces:
+        piece = resolve_pronoun(piece, topic)
+        for start, end, span in answer_spans(piece):
+            if len(piece[:start].split()) < SUBJECT_WORDS:
+                continue
+            phrase, start, end = wh_phrase(piece, start, end, span)
+            question = f"{piece[:start]}{phrase}{piece[end:]}".strip()
+            if question.count(" ") >= 3:
+                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\"")))
+    return questions

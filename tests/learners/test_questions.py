@@ -1,0 +1,55 @@
+import pytest
+
+from learners.questions import answer_spans, clauses, cloze_questions, resolve_pronoun, subject
+
+
+def test_answer_spans_are_names_numbers_times_dates_and_quotes():
+    sentence = "The Halvenmoor Observatory was built in 1911 by Cassia Drenholt; its telescope is nicknamed 'Old Wick'"
+    assert [text for _, _, text in answer_spans(sentence)] == [
+        "Halvenmoor Observatory", "1911", "Cassia Drenholt", "'Old Wick'"]
+    assert [t for *_, t in answer_spans("Its limit was set to 180 on 3 February at 5:30 pm")] == [
+        "180", "3 February", "5:30 pm"]
+    assert [t for *_, t in answer_spans("The database is called kst-pg-07, and I drink a drink called a cortado")] == [
+        "kst-pg-07", "a cortado"]
+    # Weekdays and sentence openers are not answers; digits inside a name are not numbers.
+    assert answer_spans("My son trains on Thursdays") == []
+
+
+@pytest.mark.parametrize(
+    "sentence, question, span",
+    [
+        ("My brother Teodor works as a ferry mechanic in Port Halvik.",
+         "My brother Teodor works as a ferry mechanic in which place?", "Port Halvik"),
+        ("The team trains on Thursdays at 5:30 pm.", "The team trains on Thursdays at what time?", "5:30 pm"),
+        ("My grandmother Ysolde turns 94 on 11 October.", "My grandmother Ysolde turns what number on 11 October?", "94"),
+        ("The river Sallow Ness flows 214 kilometres to the sea.", "The river Sallow Ness flows how many kilometres to the sea?",
+         "214"),
+        ("In hotels I prefer a room above the 10th floor.", "In hotels I prefer a room above which floor?", "10th"),
+        ("The observatory was finished in 1911.", "The observatory was finished in what year?", "1911"),
+        ("The festival is held every third weekend of May.", "The festival is held every third weekend of what month?",
+         "May"),
+        ("The board game was designed by Tomas Eberwyn.", "The board game was designed by whom?", "Tomas Eberwyn"),
+        ("Its main telescope is nicknamed 'Old Wick'.", "Its main telescope is nicknamed what?", "Old Wick"),
+    ],
+)
+def test_a_span_is_asked_for_in_place_by_its_shape(sentence, question, span):
+    assert (question, span) in [(q.question, q.span) for q in cloze_questions(sentence)]
+
+
+def test_the_subject_is_not_asked_for_and_pronouns_get_the_topic_back():
+    assert cloze_questions("My brother Teodor is nice.") == []  # "My brother what is nice?" reads badly
+    assert resolve_pronoun("His greyhound is called Pimento.", "Teodor") == "Teodor's greyhound is called Pimento."
+    assert resolve_pronoun("He's moving to Quillon Bay.", "Hamish") == "Hamish is moving to Quillon Bay."
+    assert resolve_pronoun("His greyhound is called Pimento.", "") == "His greyhound is called Pimento."
+    assert subject("My brother Teodor works in Port Halvik. His dog is Pimento.") == "Teodor"
+    assert subject("Project Kestrel's database is called kst-pg-07.") == "Project Kestrel"
+    assert subject("I drink my coffee black.") == ""
+
+
+def test_a_long_sentence_is_also_asked_about_clause_by_clause():
+    sentence = "His greyhound is called Pimento, and she rides along on the boat during his night shifts."
+    assert clauses(sentence.rstrip(".")) == ["His greyhound is called Pimento", "she rides along on the boat during his night shifts"]
+    assert [q.question for q in cloze_questions(sentence, "Teodor")] == [
+        "Teodor's greyhound is called what, and she rides along on the boat during his night shifts?",
+        "Teodor's greyhound is called what?",
+    ]
