@@ -16,9 +16,11 @@ Batch injection is S built from many experiences, each sentence's teacher seeing
 sequential injection is repeated calls.
 
 Departures from the paper, on purpose:
-  1. The QA pairs come from the model itself or a configured generator (``learners.synthesis``),
-     filtered by a self-check, instead of GPT-4o-mini; answers are the model's own full
-     sentences, because span answers do not transfer under KL (selfparam_feasibility.md).
+  1. The QA pairs come from rules (in-place wh-questions about names, numbers and dates,
+     ``learners.questions``) and from the model itself or a configured generator
+     (``learners.synthesis``), filtered by a self-check, instead of GPT-4o-mini; answers are the
+     model's own full sentences, because span answers do not transfer under KL
+     (selfparam_feasibility.md).
   2. Replay (the paper's unrelated SlimPajama sentences) is the model's own answers to generic
      prompts, in chat format; its teacher is the model with no experience at all.
   3. The loss is averaged over sentence tokens instead of summed: a change of scale only.
