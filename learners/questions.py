@@ -59,10 +59,6 @@ def _is_date(span: str) -> bool:
     return any(m in span.split() for m in MONTHS) or bool(re.fullmatch(r"\d{1,2}(st|nd|rd|th)", span))
 
 
-def _next_word(sentence: str, end: int) -> re.Match | None:
-    return _UNIT.match(sentence, end)
-
-
 def answer_spans(sentence: str) -> list[tuple[int, int, str]]:
     """(start, end, text) of each short answer in the sentence, left to right."""
     spans = []
@@ -87,7 +83,7 @@ def wh_phrase(sentence: str, start: int, end: int, span: str) -> tuple[str, int,
     after a number goes into the phrase: "214 kilometres" -> "how many kilometres")."""
     before = sentence[:start].split()
     previous = before[-1].lower() if before else ""
-    following = _next_word(sentence, end)
+    following = _UNIT.match(sentence, end)  # the word after the span
     noun = following.group(1) if following and following.group(1) not in _FUNCTION_WORDS else None
     if _is_time(span):
         return "what time", start, end

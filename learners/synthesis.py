@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import normalize_answer
-from learners.questions import cloze_questions, subject
+from learners.questions import cloze_questions
+from learners.questions import subject as experience_subject
 
 # -- config ------------------------------------------------------------------------------------
 
@@ -76,8 +77,8 @@ class SynthesisReport:
 
     def as_dict(self) -> dict:
         return {"sentences": self.sentences, "generated": self.generated, "parsed": self.parsed,
-                "cloze": self.cloze, "kept": self.kept, "kept_cloze": self.kept_cloze, "recited": self.recited, "rejected": dict(self.rejected),
-                "coverage": round(self.coverage, 3)}
+                "cloze": self.cloze, "kept": self.kept, "kept_cloze": self.kept_cloze, "recited": self.recited,
+                "rejected": dict(self.rejected), "coverage": round(self.coverage, 3)}
 
 
 # -- text helpers -------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ def synthesize(
     candidates: list[tuple[int, str, str]] = []
     sampling = GenerationOptions(max_new_tokens=config.question_tokens, temperature=config.temperature,
                                  top_p=config.top_p, seed=config.seed)
-    about = subject(experience)
+    about = experience_subject(experience)
     for index, sentence in enumerate(sentences):
         if config.cloze:
             candidates += [(index, c.question, c.span) for c in cloze_questions(sentence, about)]
