@@ -119,15 +119,18 @@ class Bench:
         self.replay = replay
         return pairs, summary
 
+    def target(self, tokenizer, facts: list[dict], pairs: list[list]) -> list:
+        """S for ``facts``: their QA sentences, each teacher seeing its own fact, plus replay (as the product)."""
+        rows = [(i, f["context"], q, a) for i, (f, ps) in enumerate(zip(facts, pairs)) for q, a in ps]
+        rows += [(None, "", q, a) for q, a in self.replay[: max(8, len(rows) // 2)]]
+        return target_set(tokenizer, SYSTEM, teacher_system, rows)
+
     def method(self, name: str, facts: list[dict], pairs: list[list], progress: Progress) -> dict:
         tokenizer, model = self.fresh()
         task = progress.add_task(name, total=None)
         started = time.perf_counter()
         if name == "SELF-PARAM":
-            rows = [(i, f["context"], q, a) for i, (f, ps) in enumerate(zip(facts, pairs)) for q, a in ps]
-            rows += [(None, "", q, a) for q, a in self.replay[: max(8, len(rows) // 2)]]
-            result = train(model, tokenizer, target_set(tokenizer, SYSTEM, teacher_system, rows), self.config,
-                           progress=_Bar(progress, task))
+            result = train(model, tokenizer, self.target(tokenizer, facts, pairs), self.config, progress=_Bar(progress, task))
         else:
             if name == "FT(C)":
                 examples = [("", f["context"]) for f in facts]
@@ -216,20 +219,25 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every SELF-PARAM harness shares: which model, which facts, how pairs are written and trained."""
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--models-dir", type=Path, help="converted base models (default: HOME/models)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "facts" / "facts_dev.jsonl")
+    parser.add_argument("--samples", type=int, default=SynthesisConfig.samples,
+                        help="sampled question batches per sentence (0: rule-written questions only)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=1e-3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    model_and_data_arguments(parser)
     parser.add_argument("--facts", type=int, default=10, help="facts in the batch conditions")
     parser.add_argument("--single", type=int, default=3, help="facts injected one at a time from the base")
     parser.add_argument("--nights", type=int, default=10)
     parser.add_argument("--per-night", type=int, default=2)
     parser.add_argument("--rehearse", type=int, default=0, help="earlier facts rehearsed per night (the product default)")
-    parser.add_argument("--samples", type=int, default=SynthesisConfig.samples,
-                        help="sampled question batches per sentence (0: rule-written questions only)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "single", "sequential"])
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "selfparam.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "examples" / "results" / "selfparam.png")
