@@ -113,6 +113,34 @@ def test_training_pulls_the_student_towards_the_teacher(tiny):
     assert summary["config"]["lora_r"] == 16 and summary["sentences"] == 3
 
 
+def test_keeping_the_teacher_changes_nothing_but_its_passes(tiny_dir):
+    from agent.llm.transformers_backend import TransformersBackend
+
+    pairs = [(1, "My dog is called Pimento and she is a greyhound.", q, a) for q, a in [
+        ("What is my dog called?", "Your dog is called Pimento."),
+        ("What breed is my dog?", "Your dog is a greyhound."),
+        ("Tell me about my dog.", "Your dog Pimento is a greyhound, and she rides along on the ferry."),
+    ]] + [(None, "", "Name a colour.", "Blue is a colour.")]
+    backend = TransformersBackend(tiny_dir, device="cpu")
+    sizes = [len(backend.tokenizer(s.text, add_special_tokens=False)["input_ids"]) * len(backend.tokenizer) * 4
+             for s in target_set(backend.tokenizer, SYSTEM, teacher_system, pairs)]
+    all_but_one = math.ceil((sum(sizes) - min(sizes)) / 2**20)  # MB: whatever the order, one sentence is left out
+    assert all_but_one * 2**20 < sum(sizes)
+    runs = {}
+    for budget in (0, all_but_one, 2048):  # recompute every step; keep 3 sentences of 4; keep all
+        backend = TransformersBackend(tiny_dir, device="cpu")
+        teacher_passes = []
+        backend.model.register_forward_hook(lambda *_: teacher_passes.append(1) if not torch.is_grad_enabled() else None)
+        sentences = target_set(backend.tokenizer, SYSTEM, teacher_system, pairs)
+        result = train(backend.model, backend.tokenizer, sentences,
+                       SelfParamConfig(epochs=4, batch_size=2, lr=3e-3, teacher_cache_mb=budget))
+        runs[budget] = (result.losses, len(teacher_passes))
+    assert runs[0][1] == 8 and runs[2048][1] == 2  # a teacher pass every step, or only in the first epoch
+    assert runs[all_but_one][1] == 2 + 3  # then only the one batch a step that holds the sentence left out
+    for budget in (all_but_one, 2048):
+        assert runs[budget][0] == pytest.approx(runs[0][0], rel=1e-4, abs=1e-6)
+
+
 def test_full_finetuning_uses_a_frozen_copy_as_teacher(tiny):
     model, tokenizer = tiny
     sentences = target_set(tokenizer, SYSTEM, teacher_system, [(1, "I live in Lisbon.", "Where do I live?", "You live in Lisbon.")])
