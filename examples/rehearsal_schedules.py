@@ -12,6 +12,9 @@ schedule, without the gate, so schedules differ only in what each night trains o
           the N earlier facts that scored lowest after the previous night put back into S
   all     the same adapter, every earlier fact rehearsed every night
   fresh   a fresh adapter from the base every night, on every fact so far (batch on the log)
+  sum     a fresh adapter from the base every night, on that night's facts only; the model after
+          a night is the base plus every night's adapter so far, summed (PEFT's exact "cat"
+          combination), so no night's training touches an earlier night's weights
 
 After each night: held-out "contains" of every fact taught so far, with recall off. Reported:
 the first night's facts over the nights (retention), the mean over all facts after the last
@@ -24,6 +27,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +48,8 @@ def rehearsed(schedule: str, earlier: list[int], scores: list[float]) -> list[in
     """The earlier facts a night trains on again: all of them, or the N weakest (as ``learn_rehearse``)."""
     if schedule in ("all", "fresh"):
         return earlier
+    if schedule == "sum":
+        return []
     return sorted(sorted(earlier, key=lambda i: (scores[i], i))[: int(schedule)])
 
 
@@ -51,10 +57,11 @@ def run_schedule(bench: Bench, schedule: str, facts: list[dict], pairs: list[lis
                  progress: Progress) -> dict:
     tokenizer, model = bench.fresh()
     nights, seconds, scores = [], 0.0, []
+    saved = tempfile.TemporaryDirectory()  # the "sum" schedule's adapters, one folder a night
     for night in range(len(facts) // per_night):
         new = list(range(night * per_night, (night + 1) * per_night))
         earlier = list(range(night * per_night))
-        if schedule == "fresh" and night:
+        if schedule in ("fresh", "sum") and night:
             tokenizer, model = bench.fresh()
         trained = rehearsed(schedule, earlier, scores) + new
         task = progress.add_task(f"schedule {schedule}, night {night + 1}", total=None)
@@ -64,6 +71,9 @@ def run_schedule(bench: Bench, schedule: str, facts: list[dict], pairs: list[lis
         seconds += time.perf_counter() - started
         model = result.model  # a PeftModel: the next night trains the same adapter on
         progress.remove_task(task)
+        if schedule == "sum":
+            model.save_pretrained(f"{saved.name}/night{night + 1}")
+            model = summed_adapters(bench, saved.name, night + 1)
         figures = bench.evaluate(bench.backend(tokenizer, model, f"night {night + 1}"), facts[: (night + 1) * per_night])
         scores = figures["per_fact"]
         nights.append({"night": night + 1, "trained": trained, "per_fact": scores,
@@ -72,6 +82,20 @@ def run_schedule(bench: Bench, schedule: str, facts: list[dict], pairs: list[lis
     return {"nights": nights, "first_night": first, "final": statistics.mean(nights[-1]["per_fact"]),
             "general_contains": nights[-1]["general_contains"], "perplexity": nights[-1]["perplexity"],
             "learn_s_per_fact": round(seconds / len(facts), 1)}
+
+
+def summed_adapters(bench: Bench, folder: str, nights: int):
+    """The base with the adapters of nights 1..``nights`` added together."""
+    from peft import PeftModel
+
+    _, base = bench.fresh()
+    model = PeftModel.from_pretrained(base, f"{folder}/night1", adapter_name="night1")
+    for night in range(2, nights + 1):
+        model.load_adapter(f"{folder}/night{night}", adapter_name=f"night{night}")
+    names = [f"night{n}" for n in range(1, nights + 1)]
+    model.add_weighted_adapter(names, [1.0] * nights, "sum", combination_type="cat")
+    model.set_adapter("sum")
+    return model.eval()
 
 
 def plot(results: dict, path: Path) -> None:
@@ -100,13 +124,13 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=6)
     parser.add_argument("--per-night", type=int, default=2)
     parser.add_argument("--schedules", nargs="+", default=["0", "all", "fresh"],
-                        help="each: a number of earlier facts rehearsed, 'all', or 'fresh'")
+                        help="each: a number of earlier facts rehearsed, 'all', 'fresh' or 'sum'")
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "rehearsal_schedules.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "examples" / "results" / "rehearsal_schedules.png")
     args = parser.parse_args()
     for schedule in args.schedules:
-        if not (schedule in ("all", "fresh") or schedule.isdigit()):
-            parser.error(f"a schedule is a number, 'all' or 'fresh', not {schedule!r}")
+        if not (schedule in ("all", "fresh", "sum") or schedule.isdigit()):
+            parser.error(f"a schedule is a number, 'all', 'fresh' or 'sum', not {schedule!r}")
     console = Console()
     facts = [json.loads(line) for line in args.data.read_text().splitlines()][: args.facts]
     bench = Bench(args, console)
