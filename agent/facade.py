@@ -90,6 +90,7 @@ class LearnReport(BaseModel):
     stop: str | None = None  # why it ended early
     extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
     new: list[int] = []
+    deferred: list[int] = []  # new experiences past learn_max_new, left for a later night
     rehearsed: list[int] = []
     synthesis: dict[str, Any] = {}  # per experience: yield, probes set aside, pairs written
     target_set: dict[str, int] | None = None  # sentences by kind: new, rehearsed, replay
@@ -602,7 +603,7 @@ class Agent:
                 synthesis=SynthesisConfig(samples=s.synthesis_samples, cloze=s.synthesis_rule_questions),
                 thresholds=GateThresholds(s.gate_min_efficacy, s.gate_retention_tolerance, s.gate_general_tolerance,
                                           s.gate_perplexity_tolerance),
-                cache=s.home / "cache", generator=self._generator(), rehearse=s.learn_rehearse,
+                cache=s.home / "cache", generator=self._generator(), rehearse=s.learn_rehearse, max_new=s.learn_max_new,
                 replay=s.learn_replay, probes_per_experience=s.learn_probes, extract_turns=s.learn_extract_turns,
                 keep_versions=s.keep_versions, dry_run=dry_run, progress=progress or NullProgress(),
             )

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     learn_batch_size: int = Field(8, ge=1, description="sentences per optimiser step")
     learn_teacher_cache_mb: int = Field(2048, ge=0, description="memory for the teacher's log-probs, kept after the first epoch")
     learn_rehearse: int = Field(0, ge=0, description="earlier experiences trained again per night, weakest first")
+    learn_max_new: int = Field(20, ge=1, description="new experiences learned per night at most, oldest first")
     learn_replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
     learn_probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
     learn_extract_turns: bool = Field(True, description="also learn informative statements from chats")

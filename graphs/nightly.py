@@ -5,7 +5,8 @@
                           +----------+--> END   (nothing new to learn; or a dry run)
 
   extract   informative user turns of the day become experiences (source "extracted")
-  select    new experiences (in no promoted version yet) and earlier ones to rehearse, weakest first
+  select    new experiences (in no promoted version yet), oldest first up to a night's cap, and
+            earlier ones to rehearse, weakest first
   prepare   fresh base weights; probes set aside per new experience (never trained on); the
             model's own QA pairs for the rest (``learners.synthesis``); replay text
   train     SELF-PARAM (``learners.selfparam``) on new + rehearsed + replay, continuing the
@@ -49,6 +50,7 @@ class NightState(TypedDict, total=False):
     run_id: int | None
     extracted: list[dict]  # [{"turn_id", "text", "experience_id"}]
     new: list[int]  # experiences learned tonight
+    deferred: list[int]  # new ones past the night's cap: a later night learns them (recall answers them meanwhile)
     rehearsed: list[int]  # earlier experiences trained on again
     stop: str | None  # why the night ended early
     synthesis: dict  # per new experience: the yield report and the probes set aside
@@ -104,6 +106,7 @@ class NightContext:
     clean: Callable[[Callable[[], None]], Any] | None = None  # cleans new feedback (graphs.cleaning), if enabled
     pending_feedback: int = 0  # items that cleaning will judge tonight (for the progress bar)
     rehearse: int = 0
+    max_new: int = 20
     replay: int = 8
     probes_per_experience: int = 1
     extract_turns: bool = True
@@ -155,12 +158,15 @@ def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
     # "New" means not yet in a promoted version: a refused night's experiences come back as new.
     trained = ctx.retention.trained_experiences(ctx.base_model, promoted_only=True)
     live = [e for e in ctx.store.list_experiences(user=ctx.user, statuses=["short_term", "consolidated"])]
-    new = [e.id for e in live if e.id not in trained]
+    # Oldest first: a refused night's experiences come back on top of the new ones, and a night
+    # costs about its experience count times the learning time per experience, so the cap bounds it.
+    new = sorted(e.id for e in live if e.id not in trained)
     scores = ctx.retention.latest_scores(ctx.active.id)
     earlier = sorted((e.id for e in live if e.id in trained), key=lambda i: (scores.get(i, 0.0), i))
     if not new and not (ctx.dry_run and state.get("extracted")):
         return {"new": [], "rehearsed": [], "stop": "nothing new to consolidate"}
-    return {"new": new, "rehearsed": earlier[: ctx.rehearse], "stop": None}
+    return {"new": new[: ctx.max_new], "deferred": new[ctx.max_new :], "rehearsed": earlier[: ctx.rehearse],
+            "stop": None}
 
 
 def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:

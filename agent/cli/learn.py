@@ -53,6 +53,9 @@ def learn(
     if report.extracted:
         out.print(f"from chats: {len(report.extracted)} informative statement(s) "
                   f"{'would become' if dry_run else 'became'} experiences")
+    if report.deferred:
+        out.print(f"{len(report.deferred)} more new experience(s) wait for a later night (learn_max_new); "
+                  "recall answers them meanwhile")
     table = Table("experience", "probes set aside", "QA pairs (written + recited)", "rejected", box=None,
                   header_style="bold", title="dry run: what would be learned" if dry_run else "target set")
     for key, s in report.synthesis.items():

@@ -96,6 +96,15 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing(open_bot):
     assert counts() == before
 
 
+def test_a_night_learns_at_most_its_cap_oldest_first(open_bot):
+    bot = open_bot(learn_max_new=1)
+    first = bot.teach("My brother Teodor works in Port Halvik.")
+    second = bot.teach("My grandmother Ysolde plays the bandoneon.")
+    report = bot.learn(dry_run=True)
+    assert report.new == [first] and report.deferred == [second]
+    assert list(report.synthesis) == [str(first)]  # the deferred one costs nothing tonight
+
+
 def test_an_unknown_learner_is_refused(open_bot):
     from agent.errors import InvalidInput
 
