@@ -321,7 +321,7 @@ def train(
             batch = encode(tokenizer, [sentences[k] for k in keys], pad_id)
             batch = Batch(*(t.to(accelerator.device) for t in batch))
             # Alg. 1, step 3: the teacher, with the experience in its prompt, under no_grad.
-            teacher_logp = cache.get(keys, batch.token_mask)
+            teacher_logp = cache.get(keys, width=batch.token_mask.shape[1])
             if teacher_logp is None:
                 with torch.no_grad():
                     if teacher is None:
@@ -359,12 +359,12 @@ class TeacherCache:
         self.used = 0
         self.rows: dict[int, torch.Tensor] = {}  # sentence index -> (its tokens, V) log-probs
 
-    def get(self, keys: Sequence[int], token_mask: torch.Tensor) -> torch.Tensor | None:
-        """(B, N, V) log-probs of the batch's sentences, zero over padding; None unless all are kept."""
+    def get(self, keys: Sequence[int], width: int) -> torch.Tensor | None:
+        """(B, width, V) log-probs of the batch's sentences, zero over padding; None unless all are kept."""
         if not all(k in self.rows for k in keys):
             return None
         first = self.rows[keys[0]]
-        out = first.new_zeros((len(keys), token_mask.shape[1], first.shape[-1]))
+        out = first.new_zeros((len(keys), width, first.shape[-1]))
         for i, k in enumerate(keys):
             out[i, : len(self.rows[k])] = self.rows[k]
         return out
