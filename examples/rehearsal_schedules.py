@@ -131,6 +131,8 @@ def main() -> None:
     for schedule in args.schedules:
         if not (schedule in ("all", "fresh", "sum") or schedule.isdigit()):
             parser.error(f"a schedule is a number, 'all', 'fresh' or 'sum', not {schedule!r}")
+    if args.lora_r < 1:
+        parser.error("--lora-r: a rank >= 1 (the schedules train LoRA adapters)")
     console = Console()
     facts = [json.loads(line) for line in args.data.read_text().splitlines()][: args.facts]
     bench = Bench(args, console)
