@@ -91,10 +91,10 @@ class Bench:
         per_fact = systems or [SYSTEM] * len(facts)
         prompts = [per_fact[i] for i, _ in held + other] + per_fact
         answers = ev.ask(backend, prompts, questions)
-        scores = [ev.score(a, qa["a"]) for a, (_, qa) in zip(answers, held + other)]
+        unseen = [ev.score(a, qa["a"]) for a, (_, qa) in zip(answers, held + other)]
+        scores = unseen[: len(held)]
         own = [[a for qa in f["qa"] for a in qa["a"]] for f in facts]
         pollution = [ev.polluted(a, own[i]) for i, a in enumerate(answers[len(held + other):])]
-        unseen, scores = scores, scores[: len(held)]
         return {
             "contains": round(statistics.mean(c for c, _ in scores), 3),
             "unseen_contains": round(statistics.mean(c for c, _ in unseen), 3),
