@@ -39,13 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
-from reproduce_selfparam import Bench, _Bar, model_and_data_arguments  # noqa: E402
+from reproduce_selfparam import Bench, model_and_data_arguments  # noqa: E402
 
+from agent.progress import Bars  # noqa: E402
 from learners.selfparam import train  # noqa: E402
 
 
 def rehearsed(schedule: str, earlier: list[int], scores: list[float]) -> list[int]:
-    """The earlier facts a night trains on again: all of them, or the N weakest (as ``learn_rehearse``)."""
+    """The earlier facts a night trains on again: all of them, or the N weakest (as ``learn.rehearse``)."""
     if schedule in ("all", "fresh"):
         return earlier
     if schedule == "sum":
@@ -64,13 +65,12 @@ def run_schedule(bench: Bench, schedule: str, facts: list[dict], pairs: list[lis
         if schedule in ("fresh", "sum") and night:
             tokenizer, model = bench.fresh()
         trained = rehearsed(schedule, earlier, scores) + new
-        task = progress.add_task(f"schedule {schedule}, night {night + 1}", total=None)
+        progress.console.print(f"schedule {schedule}, night {night + 1}", style="dim")
         started = time.perf_counter()
         result = train(model, tokenizer, bench.target(tokenizer, [facts[i] for i in trained], [pairs[i] for i in trained]),
-                       bench.config, progress=_Bar(progress, task))
+                       bench.config, progress=Bars(progress))
         seconds += time.perf_counter() - started
         model = result.model  # a PeftModel: the next night trains the same adapter on
-        progress.remove_task(task)
         if schedule == "sum":
             model.save_pretrained(f"{saved.name}/night{night + 1}")
             model = summed_adapters(bench, saved.name, night + 1)

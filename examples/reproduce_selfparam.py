@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from agent import Agent  # noqa: E402
 from agent.llm import resolve_model  # noqa: E402
 from agent.llm.transformers_backend import TransformersBackend, load_pretrained, pick_device, pick_dtype  # noqa: E402
+from agent.progress import Bars  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
 from graphs.prompt import system_message  # noqa: E402
 from learners import evaluate as ev  # noqa: E402
@@ -71,7 +72,7 @@ class Bench:
         self.source = resolve_model(args.model, settings.models_path)
         self.models_dir = settings.models_path
         self.device = pick_device("auto")
-        self.config = SelfParamConfig(lr=args.lr, epochs=args.epochs, lora_r=args.lora_r, lora_alpha=2 * args.lora_r)
+        self.config = SelfParamConfig(lr=args.lr, epochs=args.epochs, lora_r=args.lora_r)
 
     def fresh(self):
         gc.collect()
@@ -138,10 +139,9 @@ class Bench:
 
     def method(self, name: str, facts: list[dict], pairs: list[list], progress: Progress) -> dict:
         tokenizer, model = self.fresh()
-        task = progress.add_task(name, total=None)
         started = time.perf_counter()
         if name == "SELF-PARAM":
-            result = train(model, tokenizer, self.target(tokenizer, facts, pairs), self.config, progress=_Bar(progress, task))
+            result = train(model, tokenizer, self.target(tokenizer, facts, pairs), self.config, progress=Bars(progress))
         else:
             if name == "FT(C)":
                 examples = [("", f["context"]) for f in facts]
@@ -152,10 +152,9 @@ class Bench:
                             add_generation_prompt=True), f"{a}<|im_end|>\n")
                     for ps in pairs for q, a in ps
                 ]
-            result = train_ce(model, tokenizer, examples, self.config, progress=_Bar(progress, task))
+            result = train_ce(model, tokenizer, examples, self.config, progress=Bars(progress))
         seconds = time.perf_counter() - started
         figures = self.evaluate(self.backend(tokenizer, result.model, name), facts)
-        progress.remove_task(task)
         return {**figures, "learn_s_per_fact": round(seconds / len(facts), 1), "peak_mib": round(peak_mib()),
                 "sentences": result.sentences, "steps": result.steps}
 
@@ -163,8 +162,9 @@ class Bench:
         args = self.args
         nights = []
         with tempfile.TemporaryDirectory() as home:
-            overrides = dict(model=args.model, models_dir=self.models_dir, learn_rehearse=args.rehearse,
-                             learn_epochs=args.epochs, learn_lr=args.lr, learn_lora_r=args.lora_r, learn_extract_turns=False)
+            overrides = dict(model=args.model, models_dir=self.models_dir,
+                             learn={"rehearse": args.rehearse, "extract_turns": False},
+                             selfparam={"epochs": args.epochs, "lr": args.lr, "lora_r": args.lora_r})
             with Agent.open(home, **overrides) as bot:
                 task = progress.add_task("sequential nights", total=args.nights)
                 for night in range(args.nights):
@@ -197,17 +197,6 @@ class Bench:
                 "final": final, "learn_s_per_fact": round(sum(n["learn_s"] or 0 for n in nights) / max(1, taught), 1),
                 "wall_s_per_fact": round(sum(n["seconds"] for n in nights) / max(1, taught), 1),
                 "peak_mib": round(peak_mib())}
-
-
-class _Bar:
-    def __init__(self, progress: Progress, task) -> None:
-        self.progress, self.task = progress, task
-
-    def start(self, total_steps: int) -> None:
-        self.progress.update(self.task, total=total_steps)
-
-    def step(self, loss: float) -> None:
-        self.progress.advance(self.task)
 
 
 def plot(results: dict, path: Path) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import contains, qa_f1
@@ -101,12 +102,14 @@ def general_ability(backend: Backend, system_prompt: str) -> dict[str, float]:
 # -- the gate ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GateThresholds:
-    min_efficacy: float = 0.25  # mean probe "contains" on the new experiences
-    retention_tolerance: float = 0.15  # largest allowed drop in "contains" on earlier experiences
-    general_tolerance: float = 0.1  # largest allowed drop in general-question "contains"
-    perplexity_tolerance: float = 0.15  # largest allowed relative rise in chat-text perplexity
+class GateThresholds(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_efficacy: float = Field(0.25, ge=0, le=1, description='probe "contains" the new experiences must reach')
+    retention_tolerance: float = Field(0.15, ge=0, le=1, description='largest allowed drop in "contains" on earlier '
+                                                                     "experiences")
+    general_tolerance: float = Field(0.1, ge=0, le=1, description="largest allowed drop on general questions")
+    perplexity_tolerance: float = Field(0.15, ge=0, description="largest allowed relative rise of chat perplexity")
 
 
 def gate(candidate: dict, current: dict, thresholds: GateThresholds) -> tuple[bool, list[str]]:

@@ -2,8 +2,8 @@
 
 FT(S) trains on the answers of the same question-answer sentences SELF-PARAM distils (the
 paper's "fine-tuning on the target set"); FT(C) is language modelling on the raw experience text.
-Same LoRA, optimiser and loop shape as ``learners.selfparam.train``, so a comparison at equal
-epochs is a comparison at equal compute per sentence.
+Same LoRA, optimiser and loop shape as ``learners.selfparam.train`` (both stand on
+``learners.training``), so a comparison at equal epochs is a comparison at equal compute per sentence.
 """
 
 from __future__ import annotations
@@ -16,29 +16,36 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from learners.selfparam import NullProgress, SelfParamConfig, SelfParamResult, optimiser_step, with_lora
+from learners.training import (
+    NullProgress,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    adamw,
+    make_accelerator,
+    optimiser_step,
+    with_lora,
+)
 
 
 def train_ce(
     model,
     tokenizer,
     examples: Sequence[tuple[str, str]],
-    config: SelfParamConfig = SelfParamConfig(),
-    progress=NullProgress(),
-) -> SelfParamResult:
+    config: TrainConfig = TrainConfig(),
+    progress: Progress = NullProgress(),
+) -> TrainResult:
     """Minimise cross-entropy of each ``target`` given its ``prompt`` (an empty prompt: the whole
     text is the target, as language modelling). Prompt and target are tokenised separately."""
-    from accelerate import Accelerator
-
     if not examples:
         raise ValueError("fine-tuning needs at least one example")
     torch.manual_seed(config.seed)
     order = random.Random(config.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = make_accelerator()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     student = model if config.full_finetune else with_lora(model, config)
     student.train()
-    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
+    optimizer = adamw(student, config)
     student, optimizer = accelerator.prepare(student, optimizer)
 
     def encode(rows: Sequence[tuple[str, str]]):
@@ -56,8 +63,8 @@ def train_ce(
             ids[i, : len(s)], mask[i, : len(s)], target[i, : len(y)] = torch.tensor(s), 1, torch.tensor(y)
         return ids.to(accelerator.device), mask.to(accelerator.device), target.to(accelerator.device)
 
-    result = SelfParamResult(model=student, config=config, sentences=len(examples))
-    progress.start(math.ceil(len(examples) / config.batch_size) * config.epochs)
+    result = TrainResult(model=student, config=config, sentences=len(examples))
+    advance = progress.phase("training (cross-entropy)", math.ceil(len(examples) / config.batch_size) * config.epochs)
     started = time.perf_counter()
     for _ in range(config.epochs):
         shuffled = list(examples)
@@ -67,7 +74,8 @@ def train_ce(
             logits = student(input_ids=ids, attention_mask=mask).logits[:, :-1]  # position t predicts t + 1
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target[:, 1:].reshape(-1),
                                    ignore_index=-100)
-            optimiser_step(accelerator, student, optimizer, loss, result, progress)
+            optimiser_step(accelerator, student, optimizer, loss, result)
+            advance(1)
     result.seconds = time.perf_counter() - started
     result.model = accelerator.unwrap_model(student).eval()
     return result

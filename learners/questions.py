@@ -63,7 +63,7 @@ def answer_spans(sentence: str) -> list[tuple[int, int, str]]:
     """(start, end, text) of each short answer in the sentence, left to right."""
     spans = []
     for match in _SPAN.finditer(sentence):
-        start, end, text = match.start(), match.end(), match.group(0).rstrip(".,")
+        start, text = match.start(), match.group(0).rstrip(".,")
         words = text.split()
         while words and words[0].lower().strip("'") in _NOT_NAMES:  # "My Brother" never, "The Tesk" -> "Tesk"
             start += len(words[0]) + 1

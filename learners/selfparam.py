@@ -36,30 +36,36 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-import torch
-import torch.nn.functional as F
+from pydantic import Field
+
+from learners.training import (
+    NullProgress,
+    Progress,
+    TrainConfig,
+    TrainResult,
+    adamw,
+    make_accelerator,
+    optimiser_step,
+    with_lora,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where it is used: the settings read this file's config on every command, and
+# a command that trains nothing should not wait for torch.
 
 # -- config ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SelfParamConfig:
-    lr: float = 1e-3  # AdamW, constant; 1e-3 for LoRA, about 5e-5 for full fine-tuning
-    epochs: int = 10  # passes over S; learning shows only after 5-10 (selfparam_feasibility.md)
-    batch_size: int = 8  # sentences per optimiser step
-    lora_r: int = 16  # LoRA rank; 0 means full fine-tuning
-    lora_alpha: int = 32  # LoRA scale = alpha / r
-    lora_dropout: float = 0.0
-    max_grad_norm: float = 1.0  # gradient clipping
-    seed: int = 0
-    teacher_cache_mb: int = 2048  # teacher log-probs kept after their first pass; 0 recomputes them every step
+class SelfParamConfig(TrainConfig):
+    """The shared loop's knobs (``learners.training.TrainConfig``) and the teacher's cache."""
 
-    @property
-    def full_finetune(self) -> bool:
-        return self.lora_r == 0
+    teacher_cache_mb: int = Field(2048, ge=0, description="memory for the teacher's log-probs, kept after "
+                                                          "their first pass; 0 recomputes them every step")
 
 
 # -- the target set S --------------------------------------------------------------------------
@@ -181,6 +187,8 @@ def encode(tokenizer, sentences: Sequence[TargetSentence], pad_id: int) -> Batch
     """Tokenise prefixes and sentences separately and concatenate the ids, so the sentence's ids
     are the same for teacher and student whatever precedes them (the paper's pitfall 1)."""
 
+    import torch
+
     def ids(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -221,8 +229,8 @@ def kl_per_token(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> 
     teacher_logits, student_logits: (B, N, V) -> (B, N). Forward KL is cross-entropy to the
     teacher's soft targets minus the teacher's entropy (paper Eq. 2, token-level reading).
     """
-    teacher_logp = F.log_softmax(teacher_logits.float(), dim=-1)  # (B, N, V)
-    student_logp = F.log_softmax(student_logits.float(), dim=-1)  # (B, N, V)
+    teacher_logp = teacher_logits.float().log_softmax(dim=-1)  # (B, N, V)
+    student_logp = student_logits.float().log_softmax(dim=-1)  # (B, N, V)
     return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)  # (B, N)
 
 
@@ -239,41 +247,13 @@ def sentence_logits(model, ids: torch.Tensor, mask: torch.Tensor, positions: tor
 # -- training -----------------------------------------------------------------------------------
 
 
-@dataclass
-class SelfParamResult:
-    model: torch.nn.Module  # the adapted model: a PeftModel (LoRA) or the fine-tuned model
-    config: SelfParamConfig
-    losses: list[float] = field(default_factory=list)  # mean KL per optimiser step
-    steps: int = 0
-    seconds: float = 0.0
-    sentences: int = 0
-
-    def summary(self) -> dict:
-        return {
-            "config": asdict(self.config),
-            "steps": self.steps,
-            "seconds": round(self.seconds, 2),
-            "sentences": self.sentences,
-            "first_loss": round(self.losses[0], 5) if self.losses else None,
-            "last_loss": round(self.losses[-1], 5) if self.losses else None,
-        }
-
-
-class NullProgress:
-    """Progress sink that does nothing, so the loop never asks whether anyone is watching."""
-
-    def start(self, total_steps: int) -> None: ...
-
-    def step(self, loss: float) -> None: ...
-
-
 def train(
     model,
     tokenizer,
     sentences: Sequence[TargetSentence],
     config: SelfParamConfig = SelfParamConfig(),
-    progress=NullProgress(),
-) -> SelfParamResult:
+    progress: Progress = NullProgress(),
+) -> TrainResult:
     """Alg. 1 of the paper on S = ``sentences``; returns the adapted model and the loss curve.
 
     With LoRA, ``model`` is wrapped in place (PeftModel), or, if it already is one (an earlier
@@ -281,13 +261,13 @@ def train(
     always the base with adapters disabled. With full fine-tuning the model is trained in place
     and a frozen copy is the teacher.
     """
-    from accelerate import Accelerator
+    import torch
 
     if not sentences:
         raise ValueError("SELF-PARAM needs a non-empty target set")
     torch.manual_seed(config.seed)
     order = random.Random(config.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = make_accelerator()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     # Alg. 1, step 4: the student; step 3's teacher is the same weights without the adapters.
@@ -303,15 +283,15 @@ def train(
         student = with_lora(model, config)
         teacher = None
     student.train()
-    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
+    optimizer = adamw(student, config)
     student, optimizer = accelerator.prepare(student, optimizer)
     if teacher is not None:
         teacher = teacher.to(accelerator.device)
 
     steps_per_epoch = math.ceil(len(sentences) / config.batch_size)
-    result = SelfParamResult(model=student, config=config, sentences=len(sentences))
+    result = TrainResult(model=student, config=config, sentences=len(sentences))
     cache = TeacherCache(config.teacher_cache_mb)
-    progress.start(steps_per_epoch * config.epochs)
+    advance = progress.phase("training (SELF-PARAM)", steps_per_epoch * config.epochs)
     started = time.perf_counter()
     for _ in range(config.epochs):
         shuffled = list(range(len(sentences)))
@@ -331,14 +311,15 @@ def train(
                     else:
                         teacher_logits = sentence_logits(
                             teacher, batch.teacher_ids, batch.teacher_mask, batch.teacher_positions)
-                    teacher_logp = F.log_softmax(teacher_logits.float(), dim=-1)
+                    teacher_logp = teacher_logits.float().log_softmax(dim=-1)
                 cache.put(keys, teacher_logp, batch.token_mask)
             # Alg. 1, step 5: KL(teacher with x || student without x) over the sentence tokens
             # (log-probabilities are logits whose log-softmax is themselves).
             student_logits = sentence_logits(student, batch.student_ids, batch.student_mask, batch.student_positions)
             loss = masked_mean(kl_per_token(teacher_logp, student_logits), batch.token_mask)
             # Alg. 1, step 6: one optimiser step.
-            optimiser_step(accelerator, student, optimizer, loss, result, progress)
+            optimiser_step(accelerator, student, optimizer, loss, result)
+            advance(1)
     result.seconds = time.perf_counter() - started
     result.model = accelerator.unwrap_model(student).eval()
     return result
@@ -376,23 +357,3 @@ class TeacherCache:
             if k not in self.rows and self.used + size <= self.budget:
                 self.rows[k] = row.clone()
                 self.used += size
-
-
-def with_lora(model, config: SelfParamConfig):
-    """The model wrapped in fresh LoRA adapters on every linear layer (lm_head excluded)."""
-    from peft import LoraConfig, get_peft_model
-
-    return get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                                            lora_dropout=config.lora_dropout, target_modules="all-linear",
-                                            task_type="CAUSAL_LM"))
-
-
-def optimiser_step(accelerator, student, optimizer, loss, result: SelfParamResult, progress) -> None:
-    """Backward, clip, step; record the loss. Shared with the cross-entropy baselines (``learners.finetune``)."""
-    accelerator.backward(loss)
-    accelerator.clip_grad_norm_(student.parameters(), result.config.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    result.losses.append(loss.item())
-    result.steps += 1
-    progress.step(result.losses[-1])

@@ -27,6 +27,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import normalize_answer
 from learners.questions import cloze_questions
@@ -35,18 +37,20 @@ from learners.questions import subject as experience_subject
 # -- config ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SynthesisConfig:
-    samples: int = 6  # sampled generations per sentence of the experience (0: rule-written questions only)
-    cloze: bool = True  # also write in-place wh-questions about the sentence's names, numbers, dates
-    temperature: float = 0.9  # sampling temperature of the question generator
-    top_p: float = 0.95
-    question_tokens: int = 48  # generation budget for a batch of questions
-    answer_tokens: int = 40  # generation budget for an answer (the first sentence is kept)
-    max_pairs: int = 12  # kept pairs per experience, at most
-    min_support: float = 0.6  # share of the answer's content words found in the experience or question
-    max_overlap: float = 0.8  # word Jaccard above which two questions are duplicates
-    recite_uncovered: bool = True  # add a recitation pair for a sentence no kept pair covers
+class SynthesisConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: int = Field(6, ge=0, le=32, description="sampled question batches per sentence (0: rule-written only)")
+    rule_questions: bool = Field(True, description="also ask about names, numbers and dates by rule (in place)")
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature of the question writer")
+    top_p: float = Field(0.95, gt=0, le=1)
+    question_tokens: int = Field(48, ge=1, description="generation budget for a batch of questions")
+    answer_tokens: int = Field(40, ge=1, description="generation budget for an answer (the first sentence is kept)")
+    max_pairs: int = Field(12, ge=1, description="kept pairs per experience, at most")
+    min_support: float = Field(0.6, ge=0, le=1, description="share of the answer's content words found in the "
+                                                          "experience or question")
+    max_overlap: float = Field(0.8, ge=0, le=1, description="word Jaccard above which two questions are duplicates")
+    recite_uncovered: bool = Field(True, description="add a recitation pair for a sentence no kept pair covers")
     seed: int = 0
 
 
@@ -215,7 +219,7 @@ def synthesize(
                                  top_p=config.top_p, seed=config.seed)
     about = experience_subject(experience)
     for index, sentence in enumerate(sentences):
-        if config.cloze:
+        if config.rule_questions:
             candidates += [(index, c.question, c.span) for c in cloze_questions(sentence, about)]
         if not config.samples:
             continue

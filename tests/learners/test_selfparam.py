@@ -5,7 +5,6 @@ import torch
 
 from learners.selfparam import (
     SelfParamConfig,
-    TargetSentence,
     encode,
     kl_per_token,
     masked_mean,
@@ -157,6 +156,13 @@ def test_an_empty_target_set_is_refused(tiny):
         train(model, tokenizer, [], SelfParamConfig())
 
 
-def test_target_sentences_are_plain_values():
-    s = TargetSentence("a", "b", "c", 3)
-    assert s == TargetSentence("a", "b", "c", 3)
+def test_the_teacher_prefix_is_the_day_time_prompt_with_the_experience_recalled(tiny):
+    _, tokenizer = tiny
+    [s] = target_set(tokenizer, SYSTEM, teacher_system, [(3, "I live in Lisbon.", "Where do I live?", "In Lisbon.")])
+    assert s.experience_id == 3
+    inference = tokenizer.apply_chat_template(
+        [{"role": "system", "content": teacher_system("I live in Lisbon.")}, {"role": "user", "content": "Where do I live?"}],
+        tokenize=False, add_generation_prompt=True)
+    assert (s.teacher_prefix + s.text).startswith(inference) and "Lisbon" not in s.student_prefix
+    with pytest.raises(AttributeError):  # S is built once per night and never edited
+        s.text = "something else"

@@ -84,7 +84,7 @@ def test_synthesis_keeps_checked_pairs_and_recites_uncovered_sentences():
                "What is the capital of France?": "Paris."}
     answerer = ScriptedBackend(lambda c: answers[c[-1]["content"]])
     pairs, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.",
-                               teacher_system=lambda x: f"Sys. Facts: {x}", config=SynthesisConfig(samples=2, cloze=False))
+                               teacher_system=lambda x: f"Sys. Facts: {x}", config=SynthesisConfig(samples=2, rule_questions=False))
 
     assert [(p.question, p.answer, p.recited) for p in pairs] == [
         ("Where does Teodor work?", "Teodor works in Port Halvik.", False),  # first sentence only
@@ -106,7 +106,7 @@ def test_near_duplicate_questions_and_the_cap():
     one_sentence = "My brother Teodor works as a ferry mechanic in Port Halvik."
     pairs, report = synthesize(generator, answerer, one_sentence, system_prompt="Sys.", teacher_system=str,
                                config=SynthesisConfig(samples=1, max_pairs=1, max_overlap=0.7, recite_uncovered=False,
-                                                      cloze=False))
+                                                      rule_questions=False))
     assert len(pairs) == 1 and report.recited == 0
     assert report.rejected["duplicate"] + report.rejected["over max_pairs"] == 2
 

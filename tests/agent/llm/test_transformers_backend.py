@@ -1,5 +1,5 @@
-import torch
 import pytest
+import torch
 
 from agent.errors import ModelError
 from agent.llm import GenerationOptions, load_backend
