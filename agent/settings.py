@@ -3,22 +3,42 @@
 The data home itself comes first, from ``--home``, else ``REVERIE_HOME``, else
 ``~/.local/share/reverie``; the TOML file is read from there. Unknown keys are errors, so a typo
 in reverie.toml never silently does nothing.
+
+Each learner's settings are a section, and the section *is* the learner's own config class, so
+every default lives once, beside the code that uses it:
+
+    [selfparam]   learners.selfparam.SelfParamConfig   (REVERIE_SELFPARAM__LR, --set selfparam.lr=...)
+    [synthesis]   learners.synthesis.SynthesisConfig
+    [gate]        learners.evaluate.GateThresholds
+    [learn]       LearnSettings below: what a night does around the learners
+
+The flat keys of 0.1 (``learn_lr``, ``synthesis_samples``, ``gate_min_efficacy`` ...) still work
+for one release, with a one-line deprecation note on use (``DEPRECATED`` maps them).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.errors import ConfigError
+from learners.evaluate import GateThresholds
+from learners.selfparam import SelfParamConfig
+from learners.synthesis import SynthesisConfig
+
+log = logging.getLogger("reverie")
 
 DEFAULT_HOME = Path("~/.local/share/reverie")
 CONFIG_FILE = "reverie.toml"
+ENV_PREFIX = "REVERIE_"
 
 
 def data_home(explicit: str | Path | None = None) -> Path:
@@ -27,8 +47,21 @@ def data_home(explicit: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+class LearnSettings(BaseModel):
+    """A night around its learners: what is cleaned, chosen and measured (``graphs.nightly``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clean_feedback: bool = Field(True, description="clean new feedback at the start of every learn")
+    max_new: int = Field(20, ge=1, description="new experiences learned per night at most, oldest first")
+    rehearse: int = Field(0, ge=0, description="earlier experiences trained again per night, weakest first")
+    replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
+    probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
+    extract_turns: bool = Field(True, description="also learn informative statements from chats")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REVERIE_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     home: Path = Field(default_factory=data_home, description="where the log, memories and models live")
     models_dir: Path | None = Field(None, description="converted base models; default HOME/models")
@@ -59,7 +92,6 @@ class Settings(BaseSettings):
     verify_max_options: int = Field(6, ge=2, le=10, description="options a choice check compares, at most")
 
     # Cleaning feedback (reverie feedback clean, and first thing each night)
-    learn_clean_feedback: bool = Field(True, description="clean new feedback at the start of every learn")
     clean_method: Literal["sac", "vote_all_r", "vote_all_f", "vote_maj_r", "vote_maj_f"] = Field(
         "sac", description="the cleaner learn uses (feedback clean takes --method)")
     clean_committee: list[str] = Field(
@@ -69,27 +101,15 @@ class Settings(BaseSettings):
     # Model versions
     keep_versions: int = Field(5, ge=0, description="versions whose weights prune keeps (plus active, parent, base)")
 
-    # Learning (reverie learn): SELF-PARAM, the nightly consolidation
-    learn_epochs: int = Field(10, ge=1, description="passes over the target set per night")
-    learn_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the LoRA adapter")
-    learn_lora_r: int = Field(16, ge=1, description="LoRA rank of the version adapters")
-    learn_batch_size: int = Field(8, ge=1, description="sentences per optimiser step")
-    learn_teacher_cache_mb: int = Field(2048, ge=0, description="memory for the teacher's log-probs, kept after the first epoch")
-    learn_rehearse: int = Field(0, ge=0, description="earlier experiences trained again per night, weakest first")
-    learn_max_new: int = Field(20, ge=1, description="new experiences learned per night at most, oldest first")
-    learn_replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
-    learn_probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
-    learn_extract_turns: bool = Field(True, description="also learn informative statements from chats")
-    synthesis_samples: int = Field(6, ge=0, le=32, description="sampled question batches per sentence (0: none)")
-    synthesis_rule_questions: bool = Field(True, description="also ask about names, numbers and dates by rule")
+    # Learning (reverie learn): a night, and its learners, one section each
+    learn: LearnSettings = Field(default_factory=LearnSettings)
+    selfparam: SelfParamConfig = Field(default_factory=SelfParamConfig)
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
+    gate: GateThresholds = Field(default_factory=GateThresholds)
     generator_model: str | None = Field(
         None, description="model that writes the questions: a folder, an HF id or openai:MODEL; default: the model itself")
     generator_base_url: str = Field("http://localhost:8000/v1", description="endpoint of an openai:MODEL generator")
     generator_api_key: SecretStr | None = Field(None, description="key for that endpoint; default: $OPENAI_API_KEY")
-    gate_min_efficacy: float = Field(0.25, ge=0, le=1, description="probe 'contains' new experiences must reach")
-    gate_retention_tolerance: float = Field(0.15, ge=0, le=1, description="allowed drop on earlier experiences")
-    gate_general_tolerance: float = Field(0.1, ge=0, le=1, description="allowed drop on general questions")
-    gate_perplexity_tolerance: float = Field(0.15, ge=0, description="allowed relative rise of chat perplexity")
 
     # Storage
     db_timeout_s: float = Field(10.0, gt=0, description="how long to wait for another process's write lock")
@@ -107,29 +127,68 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Earlier sources win: flags, then environment, then the TOML file passed in by load().
-        return init_settings, env_settings
+        # load_settings reads the file, the environment and the flags itself (so it can say where
+        # each value came from and honour the old flat keys); pydantic only validates the result.
+        return (init_settings,)
+
+
+SECTIONS = ("learn", "selfparam", "synthesis", "gate")
+
+# The flat keys of 0.1 and where they live now. Kept for one release.
+DEPRECATED = {
+    "learn_clean_feedback": "learn.clean_feedback",
+    "learn_max_new": "learn.max_new",
+    "learn_rehearse": "learn.rehearse",
+    "learn_replay": "learn.replay",
+    "learn_probes": "learn.probes",
+    "learn_extract_turns": "learn.extract_turns",
+    "learn_epochs": "selfparam.epochs",
+    "learn_lr": "selfparam.lr",
+    "learn_lora_r": "selfparam.lora_r",
+    "learn_batch_size": "selfparam.batch_size",
+    "learn_teacher_cache_mb": "selfparam.teacher_cache_mb",
+    "synthesis_samples": "synthesis.samples",
+    "synthesis_rule_questions": "synthesis.rule_questions",
+    "gate_min_efficacy": "gate.min_efficacy",
+    "gate_retention_tolerance": "gate.retention_tolerance",
+    "gate_general_tolerance": "gate.general_tolerance",
+    "gate_perplexity_tolerance": "gate.perplexity_tolerance",
+}
+_warned: set[str] = set()
+
+
+def leaves() -> dict[str, Any]:
+    """Every setting by its dotted key (``recall_k``, ``selfparam.lr``), with its field info."""
+    out: dict[str, Any] = {}
+    for name, info in Settings.model_fields.items():
+        if name in SECTIONS:
+            out.update({f"{name}.{sub}": field for sub, field in info.annotation.model_fields.items()})
+        elif name != "home":
+            out[name] = info
+    return out
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
-    """Resolve every setting, or raise one ConfigError line naming the bad key and its source."""
+    """Resolve every setting, or raise one ConfigError line naming the bad key and its source.
+
+    ``overrides`` are the flags: top-level names, dotted keys (``selfparam.lr``), whole sections
+    (``selfparam={"lr": 2e-3}``) or the deprecated flat keys.
+    """
     root = data_home(home)
-    file_values = read_config_file(root)
-    flags = {k: v for k, v in overrides.items() if v is not None}
-    unknown = sorted(set(flags) - set(Settings.model_fields))
-    if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r}")
-    env_keys = {name for name in Settings.model_fields if f"REVERIE_{name.upper()}" in os.environ}
-    # The file fills only what neither flags nor the environment set.
-    values = {k: v for k, v in file_values.items() if k not in flags and k not in env_keys}
+    layers = {"file": _flatten(read_config_file(root), f"{root / CONFIG_FILE}"),
+              "env": read_environment(),
+              "flag": _flatten({k: v for k, v in overrides.items() if v is not None}, "a flag")}
+    values: dict[str, Any] = {}
+    for layer in layers.values():  # later layers win, leaf by leaf
+        values.update(layer)
     try:
-        return Settings(**values, **flags, home=root)
+        return Settings(**_nest(values), home=root)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"]) or "settings"
-        origin = _origin(key, flags, env_keys, file_values)
-        source = {"flag": "from a flag", "env": f"from REVERIE_{key.upper()}",
-                  "file": f"from {root / CONFIG_FILE}", "default": "default"}[origin]
+        key = ".".join(str(p) for p in error["loc"] if not isinstance(p, int)) or "settings"
+        origin = _origin(key, layers)
+        source = {"flag": "from a flag", "env": f"from {env_name(key)}", "file": f"from {root / CONFIG_FILE}",
+                  "default": "default"}[origin]
         raise ConfigError(f"bad setting {key} ({source}): {error['msg']}") from exc
 
 
@@ -141,28 +200,74 @@ def read_config_file(home: Path) -> dict[str, Any]:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    if "home" in values:
-        raise ConfigError(f"{path} cannot set home (it is read from the home); use REVERIE_HOME or --home")
-    unknown = sorted(set(values) - set(Settings.model_fields))
-    if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r} in {path}")
     return values
 
 
+def read_environment() -> dict[str, Any]:
+    """``REVERIE_<KEY>`` for every setting (``REVERIE_SELFPARAM__LR`` for a section's), and the
+    deprecated flat names; lists are JSON (``REVERIE_CLEAN_COMMITTEE='["codejudge"]'``)."""
+    found = {}
+    for key in [*leaves(), *DEPRECATED]:
+        name = env_name(key)
+        if name in os.environ:
+            found[key] = os.environ[name]
+    return _flatten(found, "the environment")
+
+
+def env_name(key: str) -> str:
+    return ENV_PREFIX + key.replace(".", "__").upper()
+
+
 def setting_sources(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:
-    """Where each resolved value came from: default, file, env or flag (for `config show`)."""
-    flags = {k: v for k, v in overrides.items() if v is not None}
-    env_keys = {name for name in Settings.model_fields if f"REVERIE_{name.upper()}" in os.environ}
-    file_values = read_config_file(settings.home)
-    return {name: _origin(name, flags, env_keys, file_values) for name in Settings.model_fields}
+    """Where each resolved value came from, by dotted key: default, file, env or flag (for `config show`)."""
+    layers = {"file": _flatten(read_config_file(settings.home), "the file"), "env": read_environment(),
+              "flag": _flatten({k: v for k, v in overrides.items() if v is not None}, "a flag")}
+    return {key: _origin(key, layers) for key in leaves()}
 
 
-def _origin(key: str, flags: dict, env_keys: set[str], file_values: dict) -> str:
+def _flatten(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Dotted keys from one layer: sections opened, deprecated keys renamed (noted once), unknown
+    keys refused, and strings for list settings read as JSON."""
+    known = leaves()
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        if key == "home":
+            raise ConfigError(f"{where} cannot set home; use --home or REVERIE_HOME")
+        if key in SECTIONS and isinstance(value, (dict, BaseModel)):
+            section = value.model_dump() if isinstance(value, BaseModel) else value
+            flat.update(_flatten({f"{key}.{sub}": v for sub, v in section.items()}, where))
+            continue
+        if key in DEPRECATED:
+            if key not in _warned:
+                _warned.add(key)
+                log.warning("reverie: setting %r is deprecated; use %r (the old name goes in 0.3)", key, DEPRECATED[key])
+            key = DEPRECATED[key]
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}" + ("" if where == "a flag" else f" in {where}"))
+        if isinstance(value, str) and typing.get_origin(known[key].annotation) is list:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"bad setting {key} (from {where}): a list, written as JSON") from exc
+        flat[key] = value
+    return flat
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        section, dot, sub = key.partition(".")
+        if dot:
+            nested.setdefault(section, {})[sub] = value
+        else:
+            nested[key] = value
+    return nested
+
+
+def _origin(key: str, layers: dict[str, dict[str, Any]]) -> str:
     """The precedence, written once: flag > env > file > default."""
-    if key in flags:
-        return "flag"
-    if key in env_keys:
-        return "env"
-    if key in file_values:
-        return "file"
+    for origin in ("flag", "env", "file"):
+        if key in layers[origin]:
+            return origin
     return "default"

@@ -17,7 +17,10 @@ def show(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help='Print {"settings": {...}, "sources": {...}}.'),
 ) -> None:
-    """Every setting, its value and where it came from (default, file, env or flag)."""
+    """Every setting, its value and where it came from (default, file, env or flag).
+
+    Section settings are named by their dotted key (``selfparam.lr``), as ``--set`` takes them.
+    """
     with open_agent(ctx) as bot:
         values = bot.settings.model_dump(mode="json")
         sources = setting_sources(bot.settings, ctx.find_root().obj["overrides"])
@@ -25,8 +28,11 @@ def show(
         print_json({"settings": values, "sources": sources})
         return
     table = Table("setting", "value", "from", box=None, header_style="bold")
-    for name, value in values.items():
-        table.add_row(name, str(value), sources[name])
+    table.add_row("home", values["home"], "--home, REVERIE_HOME or default")
+    for key, origin in sources.items():
+        section, dot, name = key.partition(".")
+        value = values[section][name] if dot else values[key]
+        table.add_row(key, str(value), origin)
     out.print(table)
 
 

@@ -49,3 +49,56 @@ def test_bad_environment_values_and_flags_name_their_source(monkeypatch):
         load_settings(recall_k=0)
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
         load_settings(colour="blue")
+
+
+def test_a_learner_section_comes_from_file_env_and_flags_leaf_by_leaf(home, monkeypatch):
+    home.mkdir()
+    (home / "reverie.toml").write_text("[selfparam]\nlr = 0.002\nepochs = 4\nbatch_size = 2\n\n[gate]\nmin_efficacy = 0.5\n")
+    monkeypatch.setenv("REVERIE_SELFPARAM__EPOCHS", "6")
+    settings = load_settings(**{"selfparam.batch_size": "3"})
+    assert (settings.selfparam.lr, settings.selfparam.epochs, settings.selfparam.batch_size) == (0.002, 6, 3)
+    assert settings.gate.min_efficacy == 0.5 and settings.gate.general_tolerance == 0.1  # the rest: defaults
+    sources = setting_sources(settings, {"selfparam.batch_size": "3"})
+    assert [sources[f"selfparam.{k}"] for k in ("lr", "epochs", "batch_size", "seed")] == ["file", "env", "flag", "default"]
+
+
+def test_the_section_is_the_learners_own_config(home):
+    from learners.selfparam import SelfParamConfig
+
+    settings = load_settings(selfparam={"lora_r": 64})
+    assert isinstance(settings.selfparam, SelfParamConfig)
+    assert settings.selfparam.lora_alpha == 128  # the scale of 2 follows the rank, written into the config
+    assert load_settings(selfparam={"lora_r": 64, "lora_alpha": 16}).selfparam.lora_alpha == 16
+    assert load_settings().selfparam == SelfParamConfig()  # one place for every default
+
+
+def test_old_flat_keys_still_work_with_a_one_line_note(home, monkeypatch, caplog):
+    home.mkdir()
+    (home / "reverie.toml").write_text("gate_min_efficacy = 0.4\n")
+    monkeypatch.setenv("REVERIE_LEARN_MAX_NEW", "7")
+    with caplog.at_level("WARNING", logger="reverie"):
+        settings = load_settings(learn_lr=0.005, synthesis_rule_questions=False)
+    assert (settings.gate.min_efficacy, settings.learn.max_new, settings.selfparam.lr) == (0.4, 7, 0.005)
+    assert settings.synthesis.rule_questions is False
+    notes = [r.getMessage() for r in caplog.records]
+    assert any("'learn_lr' is deprecated; use 'selfparam.lr'" in n for n in notes)
+    assert all("\n" not in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"selfparam.lrr": 1}, "unknown setting 'selfparam.lrr'"),
+        ({"selfparam.epochs": 0}, r"bad setting selfparam.epochs \(from a flag\)"),
+        ({"clean_committee": "not json"}, "a list, written as JSON"),
+    ],
+)
+def test_bad_section_values_name_the_dotted_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(**overrides)
+
+
+def test_a_bad_section_value_in_the_environment_names_its_variable(monkeypatch):
+    monkeypatch.setenv("REVERIE_GATE__MIN_EFFICACY", "high")
+    with pytest.raises(ConfigError, match="REVERIE_GATE__MIN_EFFICACY"):
+        load_settings()
