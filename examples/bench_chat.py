@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent import Agent  # noqa: E402
+from agent.chat import generation_options  # noqa: E402
 from graphs.prompt import system_message  # noqa: E402
 from memory.records import NewTurn  # noqa: E402
 
@@ -52,7 +53,7 @@ def main() -> None:
         home, model=args.model, max_new_tokens=args.max_new_tokens
     ) as bot:
         bot.teach_many([f["context"] for f in facts], user="bench")
-        backend, options = bot.backend, bot.generation_options
+        backend, options = bot.backend, generation_options(bot.settings)
         rows = []
         for i, question in enumerate(track(questions, description="timing turns", console=console)):
             started = time.perf_counter()

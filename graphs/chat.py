@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -28,13 +28,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agent.llm.protocol import Backend, GenerationOptions, Message
-from graphs.prompt import build_prompt
+from graphs.prompt import turn_prompt
 from memory.records import NewTurn
 from memory.retention import Retention
 from memory.store import Store
-
-if TYPE_CHECKING:
-    from graphs.verify.nodes import Verification
 
 
 class ChatState(TypedDict, total=False):
@@ -63,7 +60,15 @@ class ChatState(TypedDict, total=False):
     turn_ids: dict[str, int]
 
 
-Verifier = Callable[[ChatState, "ChatContext"], "Verification | None"]
+@dataclass(frozen=True)
+class Verification:
+    """What a verifier says about a turn (``graphs.verify.nodes``)."""
+
+    verdict: dict[str, Any]  # stored on the turn, returned in Reply.verdicts
+    reply: dict[str, Any] | None = None  # a replacement reply, when the verifier changed it
+
+
+Verifier = Callable[[ChatState, "ChatContext"], Verification | None]
 
 
 @dataclass
@@ -108,24 +113,9 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     return {"memories": [{"kind": h.kind, "id": h.id, "text": h.text, "score": round(h.score, 4)} for h in hits]}
 
 
-def turn_prompt(state: ChatState, ctx: ChatContext) -> list[Message]:
-    """The prompt of this turn: system line, recalled memories, the history that fits, the message."""
-    return _prompt(state, ctx)[0]
-
-
-def _prompt(state: ChatState, ctx: ChatContext) -> tuple[list[Message], int]:
-    return build_prompt(
-        ctx.backend.count_chat_tokens,
-        ctx.system_prompt,
-        [m["text"] for m in state.get("memories", [])],
-        state["messages"],
-        ctx.prompt_budget,
-    )
-
-
 def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, backend = runtime.context, runtime.context.backend
-    prompt, dropped = _prompt(state, ctx)
+    prompt, dropped = turn_prompt(state, ctx)
     generation = backend.generate(prompt, ctx.options, on_text=ctx.on_text)
     reply = {
         "text": generation.text,

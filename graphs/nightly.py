@@ -1,14 +1,20 @@
-"""The nightly graph: fold the day's experiences into the weights, then keep the result only if it is better.
+"""The nightly graph: clean the day's feedback, fold the day's experiences into the weights, and
+keep the result only if it is better.
 
-    START -> extract -> select -> prepare -> train -> evaluate -> gate -> record -> END
-                          |          |
-                          +----------+--> END   (nothing new to learn; or a dry run)
+    START -> clean -> extract -> select -> prepare -> train -> evaluate -> gate -> record -> END
+               |                   |          |
+               +-------------------+----------+--> END
 
+  clean     the day's feedback, judged by the committee (Source-Aware Cleaning, ``graphs.cleaning``)
+            into a new version of the cleaned view; skipped when no committee is given
+            (cleaning off, a dry run, or ``learn --only selfparam``)
+  --------  ``learn --only clean`` ends here
   extract   informative user turns of the day become experiences (source "extracted")
   select    new experiences (in no promoted version yet), oldest first up to a night's cap, and
-            earlier ones to rehearse, weakest first
+            earlier ones to rehearse, weakest first; nothing new ends the night
   prepare   fresh base weights; probes set aside per new experience (never trained on); the
-            model's own QA pairs for the rest (``learners.synthesis``); replay text
+            model's own QA pairs for the rest (``learners.synthesis``); replay text. A dry run
+            ends here, having written nothing
   train     SELF-PARAM (``learners.selfparam``) on new + rehearsed + replay, continuing the
             active version's LoRA adapter: versions are cumulative adapters on one fixed base,
             and the teacher is always the base with the experience in its prompt
@@ -18,8 +24,10 @@
   record    an immutable version with its manifest (refused ones too, for the audit trail),
             probe results, promote, experience statuses, prune
 
-The state holds what a person reads in the report; weights and backends live in the run's
-``Workbench`` (in the context), never in the state.
+Nodes are plain functions over ``NightState`` that return only the keys they changed; the data
+goes through the store (``memory``), the algorithms are ``learners``. The state holds what a
+person reads in the report; weights and backends live in the run's ``Workbench`` (in the
+context), never in the state.
 """
 
 from __future__ import annotations
@@ -27,18 +35,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from graphs.cleaning import clean as clean_feedback
+from graphs.cleaning import pending
+from graphs.committee import Committee
 from graphs.extraction import is_informative
 from graphs.prompt import system_message
 from learners import evaluate as ev
 from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train
 from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
+from learners.training import NullProgress, Progress
 from memory.records import ModelVersion
 from memory.retention import Retention
 from memory.store import Store
@@ -67,13 +79,14 @@ class NightState(TypedDict, total=False):
     pruned: list[str]
 
 
-class NullProgress:
-    """Where the night reports progress; the CLI passes one that draws rich bars."""
+class NightKnobs(Protocol):
+    """What a night does around its learners (the ``[learn]`` settings section)."""
 
-    def phase(self, description: str, total: int | None = None) -> Callable[[int], None]:
-        return lambda advance=1: None
-
-    def note(self, text: str) -> None: ...
+    max_new: int  # new experiences learned per night at most, oldest first
+    rehearse: int  # earlier experiences trained again, weakest first
+    replay: int  # replay sentences, at least
+    probes: int  # probe questions set aside per experience
+    extract_turns: bool  # also learn informative statements from chats
 
 
 @dataclass
@@ -98,21 +111,18 @@ class NightContext:
     make_backend: Callable[[Any, Any, str], Any]  # (tokenizer, model, version) -> Backend
     user: str
     system_prompt: str
+    learn: NightKnobs
     selfparam: SelfParamConfig
     synthesis: SynthesisConfig
     thresholds: ev.GateThresholds
     cache: Path  # replay text, per base version
+    keep_versions: int  # versions whose weights prune keeps
     generator: Any = None  # a separate question-writing backend, if configured
-    clean: Callable[[Callable[[], None]], Any] | None = None  # cleans new feedback (graphs.cleaning), if enabled
-    pending_feedback: int = 0  # items that cleaning will judge tonight (for the progress bar)
-    rehearse: int = 0
-    max_new: int = 20
-    replay: int = 8
-    probes_per_experience: int = 1
-    extract_turns: bool = True
-    keep_versions: int = 5
+    committee: Committee | None = None  # cleans the day's feedback first; None: no cleaning tonight
+    clean_method: str = "sac"
+    consolidate: bool = True  # False: the night only cleans (``learn --only clean``)
     dry_run: bool = False
-    progress: Any = field(default_factory=NullProgress)
+    progress: Progress = field(default_factory=NullProgress)
     bench: Workbench = field(default_factory=Workbench)
 
     def teacher_system(self, experience: str) -> str:
@@ -126,18 +136,20 @@ class NightContext:
 def clean(state: NightState, runtime: Runtime[NightContext]) -> dict:
     """First, the day's feedback is cleaned into a new view (incremental: only what is new)."""
     ctx = runtime.context
-    if ctx.clean is None or ctx.dry_run or not ctx.pending_feedback:
+    todo = pending(ctx.store, ctx.clean_method, ctx.committee.keys) if ctx.committee is not None else 0
+    if not todo:
         return {"cleaning": None}
-    report = ctx.clean(ctx.progress.phase("cleaning feedback", ctx.pending_feedback))
+    advance = ctx.progress.phase("cleaning feedback", todo)
+    report = clean_feedback(ctx.store, ctx.committee, ctx.clean_method, on_item=advance)
     return {"cleaning": {"run_id": report.run_id, "method": report.method, "judged": report.judged,
                          "counts": report.counts}}
 
 
 def extract(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx = runtime.context
-    if not ctx.extract_turns:
+    if not ctx.learn.extract_turns:
         return {"extracted": []}
-    done = {r["turn_id"] for r in ctx.store.query("SELECT turn_id FROM experiences WHERE turn_id IS NOT NULL")}
+    done = ctx.store.turns_made_experiences()
     turns = [t for t in ctx.store.list_turns(user=ctx.user)
              if t.role == "user" and t.id not in done and is_informative(t.content)]
     known = {e.text for e in ctx.store.list_experiences(user=ctx.user)}
@@ -165,8 +177,8 @@ def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
     earlier = sorted((e.id for e in live if e.id in trained), key=lambda i: (scores.get(i, 0.0), i))
     if not new and not (ctx.dry_run and state.get("extracted")):
         return {"new": [], "rehearsed": [], "stop": "nothing new to consolidate"}
-    return {"new": new[: ctx.max_new], "deferred": new[ctx.max_new :], "rehearsed": earlier[: ctx.rehearse],
-            "stop": None}
+    cap = ctx.learn.max_new
+    return {"new": new[:cap], "deferred": new[cap:], "rehearsed": earlier[: ctx.learn.rehearse], "stop": None}
 
 
 def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -196,7 +208,7 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
             teacher_system=ctx.teacher_system, config=ctx.synthesis,
         )
         existing = ctx.retention.probes([item]) if isinstance(item, int) else []
-        count = 0 if existing else ctx.probes_per_experience
+        count = 0 if existing else ctx.learn.probes
         probes, rest = set_aside_probes(experience, written, count)
         if isinstance(item, int) and not ctx.dry_run:
             ctx.retention.add_probes(item, [(q, a, "recall") for q, a in probes], origin="synthesized")
@@ -213,7 +225,7 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
     pairs.update(ctx.retention.pairs(state["rehearsed"]))
     replay = _replay(ctx, bench.base, base_id)
     rows = [(e, texts[e], q, a) for e in list(state["new"]) + list(state["rehearsed"]) for q, a, _ in pairs[e]]
-    replay_count = max(ctx.replay, len(rows) // 2) if rows else 0
+    replay_count = max(ctx.learn.replay, len(rows) // 2) if rows else 0
     rows += [(None, "", q, a) for q, a in replay[:replay_count]]
     bench.target = target_set(bench.tokenizer, ctx.system_prompt, ctx.teacher_system, rows)
     if ctx.retention.general(base_id) is None:
@@ -235,7 +247,7 @@ def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
         if ctx.retention.general(ctx.active.id) is None:
             ctx.retention.set_general(
                 ctx.active.id, ev.general_ability(ctx.make_backend(bench.tokenizer, model, ctx.active.id), ctx.system_prompt))
-    result = train(model, bench.tokenizer, bench.target, ctx.selfparam, progress=_TrainProgress(ctx.progress))
+    result = train(model, bench.tokenizer, bench.target, ctx.selfparam, progress=ctx.progress)
     bench.model = result.model
     return {"training": result.summary()}
 
@@ -294,12 +306,11 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
     manifest = {
         "run_id": run_id,
         "user": ctx.user,
-        "settings": {"selfparam": asdict(ctx.selfparam), "synthesis": asdict(ctx.synthesis),
-                     "thresholds": asdict(ctx.thresholds), "rehearse": ctx.rehearse, "replay": ctx.replay},
+        "settings": {"selfparam": ctx.selfparam.model_dump(), "synthesis": ctx.synthesis.model_dump(),
+                     "thresholds": ctx.thresholds.model_dump(), "rehearse": ctx.learn.rehearse,
+                     "replay": ctx.learn.replay},
         "experiences": {"new": state["new"], "rehearsed": state["rehearsed"]},
-        "feedback": [r["id"] for r in ctx.store.query(
-            "SELECT f.id FROM feedback f JOIN experiences e ON e.turn_id = f.turn_id AND e.source = 'correction' "
-            "WHERE f.kind = 'correction' AND e.id IN (%s)" % ",".join("?" * len(state["new"])), state["new"])],
+        "feedback": ctx.store.corrections_behind(state["new"]),
         "target_set": state["target_set"],
         "training": state["training"],
         "figures": state["figures"],
@@ -358,32 +369,32 @@ def _replay(ctx: NightContext, base, base_id: str) -> list[tuple[str, str]]:
     return pairs
 
 
-class _TrainProgress:
-    def __init__(self, progress) -> None:
-        self.progress = progress
-        self.advance = None
-
-    def start(self, total_steps: int) -> None:
-        self.advance = self.progress.phase("training (SELF-PARAM)", total_steps)
-
-    def step(self, loss: float) -> None:
-        self.advance(1)
-
-
 # -- wiring ----------------------------------------------------------------------------------
+
+
+def after_clean(state: NightState, runtime: Runtime[NightContext]) -> str:
+    return "extract" if runtime.context.consolidate else END
+
+
+def after_select(state: NightState) -> str:
+    return END if state.get("stop") else "prepare"
+
+
+def after_prepare(state: NightState) -> str:
+    """A dry run stops once it has shown what it would learn; a real night built its target set."""
+    return "train" if "target_set" in state else END
 
 
 def build_nightly_graph():
     graph = StateGraph(NightState, context_schema=NightContext)
-    for name, node in [("clean", clean), ("extract", extract), ("select", select), ("prepare", prepare), ("train", train_node),
-                       ("evaluate", evaluate), ("gate", gate), ("record", record)]:
+    for name, node in [("clean", clean), ("extract", extract), ("select", select), ("prepare", prepare),
+                       ("train", train_node), ("evaluate", evaluate), ("gate", gate), ("record", record)]:
         graph.add_node(name, node)
     graph.add_edge(START, "clean")
-    graph.add_edge("clean", "extract")
+    graph.add_conditional_edges("clean", after_clean, ["extract", END])
     graph.add_edge("extract", "select")
-    graph.add_conditional_edges("select", lambda s: END if s.get("stop") else "prepare", ["prepare", END])
-    # prepare builds the target set only when the night will train (not in a dry run)
-    graph.add_conditional_edges("prepare", lambda s: "train" if "target_set" in s else END, ["train", END])
+    graph.add_conditional_edges("select", after_select, ["prepare", END])
+    graph.add_conditional_edges("prepare", after_prepare, ["train", END])
     graph.add_edge("train", "evaluate")
     graph.add_edge("evaluate", "gate")
     graph.add_edge("gate", "record")

@@ -7,7 +7,8 @@ prompt" view that SELF-PARAM distils from at night.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from agent.errors import InputTooLong
 from agent.llm.protocol import Message
@@ -63,3 +64,16 @@ def build_prompt(
     while start < len(earlier) and earlier[start]["role"] != "user":
         start += 1
     return [system, *earlier[start:], current], start
+
+
+def turn_prompt(state: Mapping[str, Any], ctx: Any) -> tuple[list[Message], int]:
+    """The prompt of a chat turn (``graphs.chat``): the system line, the recalled memories in
+    ``state``, the history that fits ``ctx.prompt_budget``, the message; and how many history
+    messages were dropped. The chat graph and its verifiers (a revision) both build it here."""
+    return build_prompt(
+        ctx.backend.count_chat_tokens,
+        ctx.system_prompt,
+        [m["text"] for m in state.get("memories", [])],
+        state["messages"],
+        ctx.prompt_budget,
+    )

@@ -234,6 +234,20 @@ class Store:
             params = (*params, *statuses)
         return [Experience(**r) for r in self.query(f"SELECT * FROM experiences {where} ORDER BY id", params)]
 
+    def turns_made_experiences(self) -> set[int]:
+        """The chat turns an experience was already made from (extracted, or a correction's turn)."""
+        return {r["turn_id"] for r in self.query("SELECT turn_id FROM experiences WHERE turn_id IS NOT NULL")}
+
+    def corrections_behind(self, experience_ids: Sequence[int]) -> list[int]:
+        """The correction feedback each of these experiences was made from (for a version's provenance)."""
+        if not experience_ids:
+            return []
+        rows = self.query(
+            "SELECT f.id FROM feedback f JOIN experiences e ON e.turn_id = f.turn_id AND e.source = 'correction' "
+            f"WHERE f.kind = 'correction' AND e.id IN ({', '.join('?' * len(experience_ids))}) ORDER BY f.id",
+            list(experience_ids))
+        return [r["id"] for r in rows]
+
     def set_experience_status(self, experience_id: int, status: ExperienceStatus) -> Experience:
         """Move an experience along short_term -> consolidated, or to forgotten (never recalled again).
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -49,7 +49,10 @@ def root(
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key.strip().replace("-", "_")] = value
+        key = key.strip().replace("-", "_")
+        if key == "home":
+            raise InvalidInput("--set cannot set home; use --home")
+        overrides[key] = value
     ctx.obj = {"home": home, "overrides": overrides}
 
 

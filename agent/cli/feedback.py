@@ -164,6 +164,8 @@ def show(
 def export(
     ctx: typer.Context,
     cleaned: bool = typer.Option(False, "--cleaned", help="The newest cleaned view (flips applied, removals left out)."),
+    repaired: bool = typer.Option(False, "--repair", help="Per prompt, every pair of the REPAIR win-loss order "
+                                                          "(transitive and complete)."),
     fmt: str = typer.Option("trl", "--format", help="trl: one {prompt, chosen, rejected} message-list row per line."),
     output: str = typer.Option(None, "-o", "--output", help="Write to FILE (default: stdout)."),
 ) -> None:
@@ -171,7 +173,7 @@ def export(
     if fmt != "trl":
         raise InvalidInput(f"unknown export format {fmt!r}; use trl")
     with open_agent(ctx) as bot:
-        rows = bot.export_feedback(cleaned=cleaned)
+        rows = bot.export_feedback(cleaned=cleaned, repaired=repaired)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -5,41 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from agent.cli.app import app, err, open_agent, out, print_json
 from agent.errors import InvalidInput
-
-
-class _Bars:
-    """Rich progress bars for the night's phases (the graph reports through ``phase``)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def phase(self, description: str, total: int | None = None):
-        task = self.progress.add_task(description, total=total)
-        return lambda advance=1: self.progress.advance(task, advance)
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(text, style="dim")
+from agent.progress import COLUMNS, Bars
 
 
 @app.command()
 def learn(
     ctx: typer.Context,
     user: str = typer.Option("default", "--user", help="Whose experiences to consolidate."),
-    only: str = typer.Option(None, "--only", help="Run only this learner (selfparam)."),
+    only: str = typer.Option(None, "--only", help="Run only this step of the night: clean or selfparam."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be learned; write nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the LearnReport."),
 ) -> None:
     """Consolidate new experiences into the weights now (SELF-PARAM), evaluate, and promote if the gate passes."""
     with open_agent(ctx) as bot:
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
-            report = bot.learn(user, dry_run=dry_run, only=only, progress=_Bars(progress))
+        with Progress(*COLUMNS, console=err, transient=True, disable=as_json) as progress:
+            report = bot.learn(user, dry_run=dry_run, only=only, progress=Bars(progress))
     if as_json:
         print_json(report)
         return
@@ -54,7 +39,7 @@ def learn(
         out.print(f"from chats: {len(report.extracted)} informative statement(s) "
                   f"{'would become' if dry_run else 'became'} experiences")
     if report.deferred:
-        out.print(f"{len(report.deferred)} more new experience(s) wait for a later night (learn_max_new); "
+        out.print(f"{len(report.deferred)} more new experience(s) wait for a later night (learn.max_new); "
                   "recall answers them meanwhile")
     table = Table("experience", "probes set aside", "QA pairs (written + recited)", "rejected", box=None,
                   header_style="bold", title="dry run: what would be learned" if dry_run else "target set")

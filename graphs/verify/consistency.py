@@ -27,7 +27,6 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
 from pydantic import BaseModel, ConfigDict
 
 from agent.errors import InvalidInput
@@ -70,6 +69,8 @@ def token_variants(backend: Backend, word: str) -> list[int]:
 
 def first_of_two(backend: Backend, prompt: str, first: list[int], second: list[int]) -> float:
     """P(the next token is one of ``first``), normalised against ``second``; 0.5 if neither has mass."""
+    import torch
+
     logprobs = torch.log_softmax(backend.logits(prompt)[-1], dim=-1)
     p1, p2 = (torch.logsumexp(logprobs[ids], dim=0).exp().item() for ids in (first, second))
     return p1 / (p1 + p2) if p1 + p2 > 0 else 0.5

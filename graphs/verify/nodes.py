@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
-from graphs.chat import turn_prompt
+from graphs.chat import Verification
+from graphs.prompt import turn_prompt
 from graphs.verify import prompts
 from graphs.verify.choices import find_code, find_options
 from graphs.verify.codejudge import CodeTask, CodeVerdict, JudgeConfig, judge_code
 from graphs.verify.consistency import Comparator, SetJudgements, merge_sort
-
-
-@dataclass(frozen=True)
-class Verification:
-    verdict: dict[str, Any]  # stored on the turn, returned in Reply.verdicts
-    reply: dict[str, Any] | None = None  # a replacement reply, when the verifier changed it
 
 
 def _rank(verdict: CodeVerdict) -> float:
@@ -50,7 +44,7 @@ class CodeCheck:
             return Verification(verdict)
         # One revision, told what the analysis found.
         _status(ctx, "the check said No: writing a revised answer")
-        conversation = [*turn_prompt(state, ctx), {"role": "assistant", "content": reply["text"]},
+        conversation = [*turn_prompt(state, ctx)[0], {"role": "assistant", "content": reply["text"]},
                         prompts.revise(first.analysis)]
         options = replace(ctx.options, max_time_s=self._left(start))
         again = ctx.backend.generate(conversation, options)

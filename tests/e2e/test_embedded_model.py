@@ -74,7 +74,7 @@ def test_the_gate_refuses_a_version_that_damages_general_ability(reverie, embedd
     # record the candidate, say why it refused it, and keep serving the base.
     taught = reverie("teach", teodor["context"])
     assert taught.returncode == 0, taught.stderr
-    result = reverie("--set", "learn_lr=0.05", "--set", "learn_epochs=3", "--set", "synthesis_samples=1",
+    result = reverie("--set", "selfparam.lr=0.05", "--set", "selfparam.epochs=3", "--set", "synthesis.samples=1",
                      "learn", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

@@ -11,7 +11,7 @@ import pytest
 
 from agent import Agent
 
-FAST = dict(learn_epochs=2, synthesis_samples=1, max_new_tokens=8)
+FAST = dict(selfparam={"epochs": 2}, synthesis={"samples": 1}, max_new_tokens=8)
 PROBE = {"question": "What is Teodor's dog called?", "answers": ["Pimento"]}
 
 
@@ -30,7 +30,7 @@ def open_bot(home, tiny_dir):
 
 
 def test_learn_makes_a_promoted_version_and_never_trains_on_probes(open_bot):
-    bot = open_bot(gate_min_efficacy=0.0)
+    bot = open_bot(gate={"min_efficacy": 0.0})
     given = bot.teach("My brother Teodor works in Port Halvik. His greyhound is called Pimento.", probes=[PROBE])
     bot.chat("My sister Ines moved to Lisbon in May.")  # an informative turn: learned too
     bot.chat("Where does Ines live?")  # a question: not learned
@@ -64,7 +64,7 @@ def test_learn_makes_a_promoted_version_and_never_trains_on_probes(open_bot):
 def test_a_refused_version_is_recorded_and_the_active_one_kept(open_bot):
     # The tiny random model learns nothing, so demanding efficacy refuses it (the damage case,
     # which needs a model that has something to lose, runs on the embedded model in tests/e2e).
-    bot = open_bot(gate_min_efficacy=1.0)
+    bot = open_bot(gate={"min_efficacy": 1.0})
     bot.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
     report = bot.learn()
     assert not report.promoted and report.version == "v1"
@@ -97,7 +97,7 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing(open_bot):
 
 
 def test_a_night_learns_at_most_its_cap_oldest_first(open_bot):
-    bot = open_bot(learn_max_new=1)
+    bot = open_bot(learn={"max_new": 1})
     first = bot.teach("My brother Teodor works in Port Halvik.")
     second = bot.teach("My grandmother Ysolde plays the bandoneon.")
     report = bot.learn(dry_run=True)
@@ -105,15 +105,17 @@ def test_a_night_learns_at_most_its_cap_oldest_first(open_bot):
     assert list(report.synthesis) == [str(first)]  # the deferred one costs nothing tonight
 
 
-def test_an_unknown_learner_is_refused(open_bot):
+def test_an_unknown_step_is_refused_before_anything_runs(open_bot):
     from agent.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match="unknown learner 'cory'"):
-        open_bot().learn(only="cory")
+    bot = open_bot()
+    with pytest.raises(InvalidInput, match="unknown step 'cory'; a night's steps are: clean, selfparam"):
+        bot.learn(only="cory")
+    assert bot.retention.runs() == [] and bot._backend is None  # nothing loaded, nothing written
 
 
 def test_a_night_first_cleans_the_new_feedback(open_bot):
-    bot = open_bot(gate_min_efficacy=0.0)
+    bot = open_bot(gate={"min_efficacy": 0.0})
     reply = bot.chat("My brother Teodor works in Port Halvik.")
     bot.feedback(reply.turn_id, "up")
     report = bot.learn()
@@ -121,4 +123,19 @@ def test_a_night_first_cleans_the_new_feedback(open_bot):
     assert sum(report.cleaning["counts"].values()) == 1
     bot.teach("His greyhound is called Pimento.")
     assert bot.learn().cleaning is None  # no new feedback: nothing to clean
-    assert open_bot(learn_clean_feedback=False).learn().cleaning is None
+    assert open_bot(learn={"clean_feedback": False}).learn().cleaning is None
+
+
+def test_only_runs_the_one_step_it_names(open_bot):
+    bot = open_bot(gate={"min_efficacy": 0.0})
+    reply = bot.chat("Hello there.")
+    bot.feedback(reply.turn_id, "up")
+    taught = bot.teach("My brother Teodor works in Port Halvik.")
+
+    cleaned = bot.learn(only="clean")
+    assert cleaned.cleaning["judged"] == 1
+    assert (cleaned.new, cleaned.version, cleaned.run_id) == ([], None, None)  # nothing consolidated
+    bot.feedback(reply.turn_id, "down")
+    learned = bot.learn(only="selfparam")
+    assert learned.cleaning is None and learned.new == [taught] and learned.version == "v1"
+    assert len(bot.store.query("SELECT id FROM cleaning_runs")) == 1  # the second thumb waits for a night that cleans

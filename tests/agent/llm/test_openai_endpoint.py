@@ -80,7 +80,7 @@ def test_a_night_writes_its_questions_through_the_endpoint(server, monkeypatch, 
                                                   "finish_reason": "stop"}]}
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
     with Agent.open(home, model=str(tiny_dir), generator_model="openai:big-model", generator_base_url=url,
-                    learn_epochs=1, synthesis_samples=2, max_new_tokens=8, gate_min_efficacy=0.0) as bot:
+                    selfparam={"epochs": 1}, synthesis={"samples": 2}, max_new_tokens=8, gate={"min_efficacy": 0.0}) as bot:
         bot.teach("My brother Teodor works in Port Halvik.")
         report = bot.learn()
         assert bot.settings.model_dump(mode="json")["generator_api_key"] is None

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from agent.llm.protocol import GenerationOptions, Generation
+from agent.llm.protocol import Generation, GenerationOptions
 from graphs.verify import prompts
 from graphs.verify.nodes import ChoiceCheck, CodeCheck
 

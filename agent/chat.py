@@ -1,0 +1,208 @@
+"""A chat turn, from the caller's text to a logged ``Reply``: validated before anything is
+written, run through the chat graph (``graphs.chat``) on the agent's model thread, one turn at a
+time per thread across processes, and streamed when asked."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+from pydantic import BaseModel
+
+from agent.errors import InvalidInput, ReverieError
+from agent.inputs import required
+from memory.db import store_error
+from memory.records import NewTurn, Thread
+
+if TYPE_CHECKING:
+    from agent.facade import Agent
+
+log = logging.getLogger(__name__)
+
+
+class Reply(BaseModel):
+    """One answer of the assistant, as `chat` returns it and `ask --json` prints it."""
+
+    turn_id: int  # the assistant's turn: what feedback points at
+    user_turn_id: int
+    thread_id: str
+    user: str
+    text: str
+    model_version: str
+    verdicts: list[dict[str, Any]]  # from the verify step (CodeJudge, consistency); empty when nothing was checked
+    memories: list[dict[str, Any]]  # what recall put into the prompt: kind, id, text, score
+    latency_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop", or "length" when max_new_tokens cut the answer
+
+
+class ReplyStream:
+    """Iterate for text chunks as they are generated; ``reply`` is set once iteration ends."""
+
+    def __init__(self, run: Generator[str, None, Reply]) -> None:
+        self._run = run
+        self.reply: Reply | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.reply = yield from self._run
+
+
+@dataclass
+class PendingTurn:
+    """A validated turn, ready to run: nothing of it is written yet but its thread."""
+
+    graph: Any
+    context: Any  # graphs.chat.ChatContext
+    thread: Thread
+    state_in: dict
+
+
+def prepare(agent: Agent, text: str, thread_id: str | None, user: str, recall: bool | None) -> PendingTurn:
+    """Validate a turn before anything is written."""
+    from graphs.prompt import check_fits
+
+    text, user = required(text, "message"), required(user, "user")
+    thread = agent.store.get_thread(thread_id) if thread_id is not None else None
+    if thread is not None and thread.user != user:
+        raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
+    context = chat_context(agent)
+    check_fits(context.backend.count_chat_tokens, context.system_prompt, text, context.prompt_budget)
+    graph = agent.graph  # open the checkpointer before the thread exists, so its errors write nothing
+    thread = thread or agent.store.create_thread(user)
+    state_in = {
+        "messages": [{"role": "user", "content": text}],
+        "user": user,
+        "recall": agent.settings.recall if recall is None else recall,
+        "started_at": time.time(),
+        # Per-turn keys start empty: the checkpoint still holds the previous turn's values.
+        "memories": [],
+        "verdicts": [],
+        "turn_ids": {},
+    }
+    return PendingTurn(graph, context, thread, state_in)
+
+
+def run(agent: Agent, turn: PendingTurn) -> Reply:
+    """Run a prepared turn on the calling thread (the model thread) and return its reply."""
+    agent.sync_version()
+    config = {"configurable": {"thread_id": turn.thread.id}}
+    locks = agent.settings.home / "locks"
+    locks.mkdir(exist_ok=True)
+    # One turn at a time per thread, across processes: two turns racing on one thread would
+    # both extend the same checkpoint and one would vanish from the conversation.
+    final: dict = {}
+    with FileLock(str(locks / f"thread-{turn.thread.id}.lock")):
+        try:
+            # "values" mode runs the nodes inline, like invoke, and shows whether log ran.
+            for final in turn.graph.stream(turn.state_in, config, context=turn.context, stream_mode="values",
+                                           durability="exit"):
+                pass
+        except BaseException as exc:
+            if not final.get("turn_ids"):  # the log node did not write this turn
+                _keep_user_turn(agent, turn, exc)
+            if isinstance(exc, sqlite3.Error):
+                raise store_error(exc, agent.settings.home / "checkpoints.db") from exc
+            raise
+    reply = final["reply"]
+    return Reply(
+        turn_id=final["turn_ids"]["assistant"],
+        user_turn_id=final["turn_ids"]["user"],
+        thread_id=turn.thread.id,
+        user=turn.thread.user,
+        text=reply["text"],
+        model_version=reply["model_version"],
+        verdicts=final["verdicts"],
+        memories=final["memories"],
+        latency_s=round(time.time() - turn.state_in["started_at"], 4),
+        prompt_tokens=reply["prompt_tokens"],
+        completion_tokens=reply["completion_tokens"],
+        finish_reason=reply["finish_reason"],
+    )
+
+
+def stream(agent: Agent, turn: PendingTurn, on_status: Callable[[str], None] | None) -> ReplyStream:
+    """The turn on the model thread, its text handed to the caller's thread as it is generated.
+
+    If the caller stops iterating early (or is interrupted), generation stops at the next token:
+    the user's message is kept in the log, the unfinished reply is not.
+    """
+    turn.context.on_status = on_status
+    return ReplyStream(_streamed(agent, turn))
+
+
+def _streamed(agent: Agent, turn: PendingTurn) -> Generator[str, None, Reply]:
+    chunks: queue.Queue = queue.Queue()
+    abandoned = threading.Event()
+
+    def on_text(chunk: str) -> None:
+        if abandoned.is_set():
+            raise _Abandoned  # unwinds generate() on the model thread
+        chunks.put(chunk)
+
+    turn.context.on_text = on_text
+    done = agent.submit(run, agent, turn)
+    done.add_done_callback(lambda _: chunks.put(None))
+    try:
+        while (chunk := chunks.get()) is not None:
+            yield chunk
+    except BaseException:  # the caller closed the stream, or Ctrl-C
+        abandoned.set()
+        raise
+    return done.result()  # raises what the turn raised
+
+
+def chat_context(agent: Agent):
+    """What the chat graph's nodes need, from the agent and its settings."""
+    from graphs.chat import ChatContext
+
+    s = agent.settings
+    return ChatContext(
+        store=agent.store,
+        backend=agent.backend,
+        system_prompt=s.system_prompt,
+        options=generation_options(s),
+        recall_k=s.recall_k,
+        recall_min_score=s.recall_min_score,
+        retention=agent.retention,  # one per agent: it caches what each version holds
+        verifiers=_verifiers(s),
+    )
+
+
+def generation_options(s):
+    """How replies are decoded, from the settings."""
+    from agent.llm import GenerationOptions
+
+    return GenerationOptions(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
+                             repetition_penalty=s.repetition_penalty)
+
+
+def _verifiers(s) -> list:
+    from graphs.verify.nodes import ChoiceCheck, CodeCheck
+
+    checks = []
+    if s.verify_code != "off":
+        checks.append(CodeCheck(s.verify_code, s.verify_code_budget_s))
+    if s.verify_choices:
+        checks.append(ChoiceCheck(s.verify_max_options))
+    return checks
+
+
+def _keep_user_turn(agent: Agent, turn: PendingTurn, exc: BaseException) -> None:
+    """A turn that failed before it was logged still keeps what the user said."""
+    text = turn.state_in["messages"][0]["content"]
+    try:
+        agent.store.record_turns(NewTurn(thread_id=turn.thread.id, user=turn.thread.user, role="user", content=text))
+    except ReverieError as second:
+        log.error("could not keep the user's message after %r: %s", exc, second)
+
+
+class _Abandoned(Exception):
+    """Raised inside generation when nobody reads the stream any more."""

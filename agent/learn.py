@@ -1,0 +1,110 @@
+"""One night, run now: the agent's wiring of the nightly graph (``graphs.nightly``): which weights
+it starts from, who writes the questions, which committee cleans the feedback, which steps run,
+and the report a person reads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+from pydantic import BaseModel
+
+from agent.errors import InvalidInput
+from agent.inputs import required
+from learners.training import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from agent.facade import Agent
+
+# The steps a night can run, in order; `learn --only STEP` runs one of them.
+STEPS = ("clean", "selfparam")
+
+
+class LearnReport(BaseModel):
+    """What one consolidation did, as `learn` returns it and `learn --json` prints it."""
+
+    run_id: int | None = None  # None when nothing was trained (nothing new, or a dry run)
+    dry_run: bool
+    user: str
+    parent: str  # the version active when it started
+    cleaning: dict[str, Any] | None = None  # feedback cleaned first: run_id (the view), method, judged, counts
+    stop: str | None = None  # why it ended early
+    extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
+    new: list[int] = []
+    deferred: list[int] = []  # new experiences past learn.max_new, left for a later night
+    rehearsed: list[int] = []
+    synthesis: dict[str, Any] = {}  # per experience: yield, probes set aside, pairs written
+    target_set: dict[str, int] | None = None  # sentences by kind: new, rehearsed, replay
+    training: dict[str, Any] | None = None
+    figures: dict[str, Any] | None = None  # the candidate: efficacy, retention, pollution, general ability
+    current: dict[str, Any] | None = None  # the version it started from, for comparison
+    passed: bool | None = None
+    reasons: list[str] = []  # why the gate refused, one line per failed check
+    version: str | None = None
+    promoted: bool = False
+    consolidated: list[int] = []
+    relapsed: list[int] = []
+    pruned: list[str] = []
+    seconds: float
+
+
+def learn(agent: Agent, user: str, dry_run: bool, only: str | None, progress: Progress | None) -> LearnReport:
+    """Consolidate ``user``'s new experiences now (see ``Agent.learn``)."""
+    if only is not None and only not in STEPS:
+        raise InvalidInput(f"unknown step {only!r}; a night's steps are: {', '.join(STEPS)}")
+    user = required(user, "user")
+    steps = frozenset(STEPS if only is None else (only,))
+    report = agent.on_model_thread(_night, agent, user, dry_run, steps, progress or NullProgress())
+    return LearnReport(**{k: report.get(k) for k in LearnReport.model_fields if k in report})
+
+
+def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progress: Progress) -> dict:
+    from agent.feedback import committee
+    from graphs.nightly import NightContext, run_night
+
+    s = agent.settings
+    base_source = agent.ensure_base()
+    locks = s.home / "locks"
+    locks.mkdir(exist_ok=True)
+    # One night at a time per home: two would both train from the same parent and race to promote.
+    with FileLock(str(locks / "learn.lock")):
+        cleaning = "clean" in steps and s.learn.clean_feedback and not dry_run
+        context = NightContext(
+            store=agent.store, retention=agent.retention, versions=agent.versions, base_model=s.model,
+            active=agent.versions.active(s.model), load_base=lambda: _load_weights(agent, base_source),
+            make_backend=lambda tokenizer, model, version: _backend_over(agent, tokenizer, model, version),
+            user=user, system_prompt=s.system_prompt, learn=s.learn, selfparam=s.selfparam, synthesis=s.synthesis,
+            thresholds=s.gate, cache=s.home / "cache", generator=_generator(agent) if "selfparam" in steps else None,
+            committee=committee(agent) if cleaning else None, clean_method=s.clean_method,
+            consolidate="selfparam" in steps, keep_versions=s.keep_versions, dry_run=dry_run, progress=progress,
+        )
+        report = run_night(context)
+    if report.get("promoted"):
+        agent.sync_version()  # hot reload: the next turn answers from the new weights
+    return report
+
+
+def _load_weights(agent: Agent, source):
+    from agent.llm.transformers_backend import load_pretrained, pick_device, pick_dtype
+
+    device = pick_device(agent.settings.device)
+    return load_pretrained(source, device, pick_dtype(agent.settings.dtype, device))
+
+
+def _backend_over(agent: Agent, tokenizer, model, version: str):
+    from agent.llm.transformers_backend import TransformersBackend
+
+    return TransformersBackend.from_model(tokenizer, model, name=agent.settings.model, version=version,
+                                          max_context=agent.settings.context_window)
+
+
+def _generator(agent: Agent):
+    """The question writer, when one other than the served model is configured."""
+    from agent.llm import load_backend
+
+    s = agent.settings
+    if not s.generator_model:
+        return None
+    key = s.generator_api_key.get_secret_value() if s.generator_api_key else None
+    return load_backend(s.generator_model, models_dir=s.models_path, device=s.device, dtype=s.dtype,
+                        base_url=s.generator_base_url, api_key=key)
