@@ -29,11 +29,20 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.llm import GenerationOptions, load_backend  # noqa: E402
+from agent.llm import GenerationOptions, Message, load_backend  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
 from graphs.verify import prompts  # noqa: E402
 from graphs.verify.consistency import Comparator, SetJudgements, merge_sort, pairs_needed, positions, read_sets  # noqa: E402
 from learners.metrics import kendall_tau  # noqa: E402
+
+
+def list_order(instruction: str, items: list[str]) -> list[Message]:
+    """The baseline: ask the model for the whole order at once (listwise), with no comparator."""
+    listed = "\n".join(f"{i}. {item.strip()}" for i, item in enumerate(items, 1))
+    return [{"role": "system", "content": "You put options in order."},
+            {"role": "user", "content": (
+                f"{instruction.strip()}\n\nOptions:\n{listed}\n\nList the option numbers in order, the one that "
+                "fits the question best first, separated by commas. Reply with the numbers only.")}]
 
 
 def listed_order(text: str, n: int) -> tuple[list[int], bool]:
@@ -66,7 +75,7 @@ def main() -> None:
                                            lambda: progress.advance(bar))
             n, truth = len(one.items), positions(one.true_order)
             sorted_order, comparisons = merge_sort(n, lambda i, j: judged.calibrated(i, j) > 0.5)
-            answer = backend.generate(prompts.list_order(one.instruction, one.items), GenerationOptions(max_new_tokens=48))
+            answer = backend.generate(list_order(one.instruction, one.items), GenerationOptions(max_new_tokens=48))
             direct, complete = listed_order(answer.text, n)
             per_set.append({
                 "id": one.id, "items": n,

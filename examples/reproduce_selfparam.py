@@ -224,11 +224,13 @@ def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--models-dir", type=Path, help="converted base models (default: HOME/models)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "facts" / "facts_dev.jsonl")
-    parser.add_argument("--samples", type=int, default=SynthesisConfig.samples,
+    parser.add_argument("--samples", type=int, default=SynthesisConfig().samples,
                         help="sampled question batches per sentence (0: rule-written questions only)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--lora-r", type=int, default=16, help="LoRA rank (alpha 2r); 0: full fine-tuning, batch and single only")
+    defaults = SelfParamConfig()  # the product's own defaults
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lora-r", type=int, default=defaults.lora_r,
+                        help="LoRA rank (alpha 2r); 0: full fine-tuning, batch and single only")
 
 
 def main() -> None:

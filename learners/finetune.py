@@ -16,16 +16,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from learners.training import (
-    NullProgress,
-    Progress,
-    TrainConfig,
-    TrainResult,
-    adamw,
-    make_accelerator,
-    optimiser_step,
-    with_lora,
-)
+from learners import training
+from learners.training import NullProgress, Progress, TrainConfig, TrainResult
 
 
 def train_ce(
@@ -41,11 +33,11 @@ def train_ce(
         raise ValueError("fine-tuning needs at least one example")
     torch.manual_seed(config.seed)
     order = random.Random(config.seed)
-    accelerator = make_accelerator()
+    accelerator = training.make_accelerator()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    student = model if config.full_finetune else with_lora(model, config)
+    student = model if config.full_finetune else training.with_lora(model, config)
     student.train()
-    optimizer = adamw(student, config)
+    optimizer = training.adamw(student, config)
     student, optimizer = accelerator.prepare(student, optimizer)
 
     def encode(rows: Sequence[tuple[str, str]]):
@@ -74,7 +66,7 @@ def train_ce(
             logits = student(input_ids=ids, attention_mask=mask).logits[:, :-1]  # position t predicts t + 1
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target[:, 1:].reshape(-1),
                                    ignore_index=-100)
-            optimiser_step(accelerator, student, optimizer, loss, result)
+            training.optimiser_step(accelerator, student, optimizer, loss, result)
             advance(1)
     result.seconds = time.perf_counter() - started
     result.model = accelerator.unwrap_model(student).eval()

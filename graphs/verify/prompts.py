@@ -139,16 +139,6 @@ def compare(instruction: str, first: str, second: str) -> list[Message]:
 COMPARE_PREFILL = "Answer:"
 
 
-def list_order(instruction: str, items: list[str]) -> list[Message]:
-    """The baseline of the ranking evaluation: ask for the whole order at once."""
-    listed = "\n".join(f"{i}. {item.strip()}" for i, item in enumerate(items, 1))
-    return [{"role": "system", "content": "You put options in order."},
-            {"role": "user", "content": (
-                f"{instruction.strip()}\n\nOptions:\n{listed}\n\nList the option numbers in order, the one that "
-                "fits the question best first, separated by commas. Reply with the numbers only.")}]
-
-
-
 NEGATED = "{instruction}\n\nAnswer the opposite question: which of the two options fits it worse?"
 
 
