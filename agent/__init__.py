@@ -12,6 +12,7 @@ pulling in the facade that imports them.
 from agent.errors import (
     ConfigError,
     InputTooLong,
+    Interrupted,
     InvalidInput,
     ModelError,
     NotFound,
@@ -25,6 +26,7 @@ __all__ = [
     *_FACADE,
     "ConfigError",
     "InputTooLong",
+    "Interrupted",
     "InvalidInput",
     "ModelError",
     "NotFound",

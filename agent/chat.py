@@ -4,6 +4,7 @@ time per thread across processes, and streamed when asked."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import sqlite3
@@ -94,13 +95,10 @@ def run(agent: Agent, turn: PendingTurn) -> Reply:
     """Run a prepared turn on the calling thread (the model thread) and return its reply."""
     agent.sync_version()
     config = {"configurable": {"thread_id": turn.thread.id}}
-    locks = agent.settings.home / "locks"
-    locks.mkdir(exist_ok=True)
-    # One turn at a time per thread, across processes: two turns racing on one thread would
-    # both extend the same checkpoint and one would vanish from the conversation.
     final: dict = {}
-    with FileLock(str(locks / f"thread-{turn.thread.id}.lock")):
+    with thread_lock(agent, turn.thread.id):
         try:
+            settle(agent, turn.thread)
             # "values" mode runs the nodes inline, like invoke, and shows whether log ran.
             for final in turn.graph.stream(turn.state_in, config, context=turn.context, stream_mode="values",
                                            durability="exit"):
@@ -108,6 +106,7 @@ def run(agent: Agent, turn: PendingTurn) -> Reply:
         except BaseException as exc:
             if not final.get("turn_ids"):  # the log node did not write this turn
                 _keep_user_turn(agent, turn, exc)
+                _unwind(agent, turn.thread, exc)
             if isinstance(exc, sqlite3.Error):
                 raise store_error(exc, agent.settings.home / "checkpoints.db") from exc
             raise
@@ -159,6 +158,54 @@ def _streamed(agent: Agent, turn: PendingTurn) -> Generator[str, None, Reply]:
     return done.result()  # raises what the turn raised
 
 
+LOCK_STRIPES = 64
+
+
+def thread_lock(agent: Agent, thread_id: str) -> FileLock:
+    """One turn at a time per thread, across processes: two turns racing on one thread would both
+    extend the same checkpoint and one would vanish from the conversation. Threads share 64 lock
+    files by hash, so the folder stays small however many threads there are."""
+    stripe = int(hashlib.sha1(thread_id.encode()).hexdigest(), 16) % LOCK_STRIPES
+    locks = agent.settings.home / "locks"
+    locks.mkdir(exist_ok=True)
+    return FileLock(str(locks / f"thread-{stripe:02d}.lock"))
+
+
+def settle(agent: Agent, thread: Thread, *, force: bool = False) -> int:
+    """Make the thread's checkpoint hold what the log holds, and return how many messages that is.
+
+    The log (reverie.db) is the record; the checkpoint is the conversation's working copy. They
+    disagree after a turn failed between the two writes, or when checkpoints.db was deleted:
+    then the checkpoint is rebuilt from the log's exchanges (a user turn and its answer), so a
+    turn is in both or in neither, and no history is silently dropped.
+    """
+    from graphs.chat import conversation, rewrite_conversation
+
+    said = exchanges(agent.store.list_turns(thread_id=thread.id))
+    if force or conversation(agent.graph, thread.id) != said:
+        rewrite_conversation(agent.graph, thread.id, said, thread.user)
+    return len(said)
+
+
+def exchanges(turns) -> list[dict]:
+    """The conversation in a thread's log: each user turn that got an answer, and the answer. A
+    user turn kept after a failed turn stays in the log but is no part of the conversation."""
+    messages = []
+    for said, answered in zip(turns, turns[1:]):
+        if said.role == "user" and answered.role == "assistant":
+            messages += [{"role": "user", "content": said.content}, {"role": "assistant", "content": answered.content}]
+    return messages
+
+
+def _unwind(agent: Agent, thread: Thread, exc: BaseException) -> None:
+    """After a turn that was not logged, take it out of the checkpoint too (best effort: if this
+    fails as well, the next turn's ``settle`` does it)."""
+    try:
+        settle(agent, thread)
+    except Exception as second:  # said already by the turn's own error, most likely
+        log.debug("thread %s: the checkpoint is settled at the next turn instead (%s)", thread.id, second)
+
+
 def chat_context(agent: Agent):
     """What the chat graph's nodes need, from the agent and its settings."""
     from graphs.chat import ChatContext
@@ -200,8 +247,8 @@ def _keep_user_turn(agent: Agent, turn: PendingTurn, exc: BaseException) -> None
     text = turn.state_in["messages"][0]["content"]
     try:
         agent.store.record_turns(NewTurn(thread_id=turn.thread.id, user=turn.thread.user, role="user", content=text))
-    except ReverieError as second:
-        log.error("could not keep the user's message after %r: %s", exc, second)
+    except ReverieError as second:  # the same store failure the turn's own error reports
+        log.debug("could not keep the user's message after %r: %s", exc, second)
 
 
 class _Abandoned(Exception):

@@ -44,3 +44,9 @@ class ModelError(ReverieError):
     """A model cannot be found, converted or loaded."""
 
     exit_code = 5
+
+
+class Interrupted(ReverieError):
+    """Work stopped on request (Ctrl-C, a shutdown): what it had written stays consistent."""
+
+    exit_code = 130

@@ -19,6 +19,7 @@ own model work there too.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -26,12 +27,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from filelock import Timeout
+
 from agent import chat as chatting
 from agent import feedback as feedbacks
 from agent import learn as learning
 from agent import memories as remembering
 from agent.chat import Reply, ReplyStream
-from agent.errors import InvalidInput
+from agent.errors import InvalidInput, ReverieError, StoreError
 from agent.inputs import required
 from agent.learn import LearnReport
 from agent.memories import Export
@@ -45,6 +48,8 @@ from memory.versions import Versions
 
 __all__ = ["Agent", "Export", "LearnReport", "Reply", "ReplyStream"]
 
+log = logging.getLogger(__name__)
+
 
 class Agent:
     def __init__(self, settings: Settings) -> None:
@@ -57,13 +62,20 @@ class Agent:
         self._graph_lock = threading.Lock()
         self._model_thread_id: int | None = None
         self._model_thread = ThreadPoolExecutor(1, "reverie-model", initializer=self._mark_model_thread)
+        # Set to stop the model thread's work at its next token or training step (Ctrl-C).
+        self.stopping = threading.Event()
+        try:
+            learning.recover(self)  # a night killed earlier: finish its run, clear its debris
+        except ReverieError as exc:  # a read-only home, say: the next learn tries again
+            log.debug("could not finish abandoned learn runs: %s", exc)
 
     @classmethod
     def open(cls, home: str | Path | None = None, **overrides: Any) -> Agent:
         return cls(load_settings(home, **overrides))
 
     def close(self) -> None:
-        self._model_thread.shutdown(wait=True)
+        # After a stop request nobody waits for the model thread: it was told to stop.
+        self._model_thread.shutdown(wait=not self.stopping.is_set(), cancel_futures=True)
         self.store.close()
         if self._graph is not None:
             self._graph.checkpointer.conn.close()
@@ -83,7 +95,22 @@ class Agent:
         """Run ``fn`` on the thread that does all of this agent's torch work, and return its result."""
         if threading.get_ident() == self._model_thread_id:
             return fn(*args, **kwargs)
-        return self._model_thread.submit(fn, *args, **kwargs).result()
+        future = self._model_thread.submit(fn, *args, **kwargs)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            # Ctrl-C: ask the work to stop at its next token or step (seconds), then wait for it, so
+            # it leaves everything consistent. A second Ctrl-C while waiting leaves at once.
+            self.stopping.set()
+            try:
+                result = future.result()
+            except KeyboardInterrupt:
+                raise  # the stop request stays set, so close() does not wait either
+            except BaseException:
+                self.stopping.clear()
+                raise
+            self.stopping.clear()
+            return result
 
     def submit(self, fn: Callable, *args, **kwargs) -> Future:
         """Queue ``fn`` on the model thread without waiting for it."""
@@ -116,6 +143,7 @@ class Agent:
             self._weights_of(active), name=s.model, version=active.id,
             device=s.device, dtype=s.dtype, max_context=s.context_window,
         )
+        self._backend.stop = self.stopping
 
     def _weights_of(self, version: ModelVersion):
         """Where a version's weights are; the base is resolved afresh (models_dir may have moved)."""
@@ -168,6 +196,13 @@ class Agent:
         for instance), so a caller can say so.
         """
         return chatting.stream(self, chatting.prepare(self, text, thread_id, user, recall), on_status)
+
+    def repair_thread(self, thread_id: str) -> int:
+        """Rebuild a thread's saved conversation from the log (after a damaged checkpoint); returns
+        how many messages it now holds."""
+        thread = self.store.get_thread(thread_id)
+        with chatting.thread_lock(self, thread_id):
+            return chatting.settle(self, thread, force=True)
 
     # -- teaching and memories (agent.memories) ----------------------------------------------
 
@@ -283,11 +318,16 @@ class Agent:
         return self.versions.diff(a, b)
 
     def prune(self, keep: int) -> list[str]:
-        """Delete the weights of old versions (never the active one, its parent or the base)."""
+        """Delete the weights of old versions (never the active one, its parent or the base).
+        Waits up to ``db_timeout_s`` for a night that is writing a version to finish."""
         if keep < 0:
             raise InvalidInput("keep must be 0 or more")
         self.ensure_base()
-        return self.versions.prune(self.settings.model, keep)
+        try:
+            with learning.learn_lock(self, timeout=self.settings.db_timeout_s):
+                return self.versions.prune(self.settings.model, keep)
+        except Timeout as exc:
+            raise StoreError("a learn is running on this home; prune once it is done") from exc
 
     # -- learning (agent.learn) ----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import InvalidInput
-from agent.inputs import required
+from agent.inputs import experience, has_nul, required
 from memory.records import Feedback, FeedbackKind
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ def record(agent: Agent, turn_id: int, kind: FeedbackKind, text: str | None, pay
         payload["text"] = required(text, "feedback text")
     if kind in ("correction", "comment") and "text" not in payload:
         raise InvalidInput(f"a {kind} needs its text")
+    if kind == "correction":  # also remembered as an experience: the same rule as teaching
+        experience(payload["text"])
     if kind == "preference":
         if "better" in payload:
             if not turn.content.strip():
@@ -55,6 +57,10 @@ def import_lines(agent: Agent, lines: list[str], fmt: str, user: str, source: st
 
     user = required(user, "user")
     good, bad = read_preferences(lines, fmt)
+    # The rule every entry point applies: no NUL bytes in anything stored.
+    refused = [(n, "a text contains a NUL byte") for n, pref in good if has_nul(pref.payload())]
+    good = [(n, pref) for n, pref in good if n not in {r[0] for r in refused}]
+    bad = sorted([*bad, *refused])
     rows = [(None, "preference", user, pref.payload(), pref.source or source or "import") for _, pref in good]
     written = agent.store.record_feedback_many(rows) if rows else []
     return {"imported": [{"line": n, "feedback_id": f.id} for (n, _), f in zip(good, written)],

@@ -7,6 +7,8 @@ from typing import Any
 
 from agent.errors import InvalidInput
 
+MAX_EXPERIENCE_CHARS = 2000  # about 500 tokens: recalled whole into a 2048-token prompt, with room left
+
 
 def required(value: Any, what: str) -> str:
     """A non-empty string without NUL bytes, stripped."""
@@ -15,6 +17,26 @@ def required(value: Any, what: str) -> str:
     if "\x00" in value:
         raise InvalidInput(f"the {what} contains a NUL byte")
     return value.strip()
+
+
+def has_nul(value: Any) -> bool:
+    """Whether any string inside ``value`` (a string, or lists and dicts of them) holds a NUL byte."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def experience(value: Any) -> str:
+    """An experience to remember: required text, short enough to be recalled whole into a prompt."""
+    text = required(value, "experience")
+    if len(text) > MAX_EXPERIENCE_CHARS:
+        raise InvalidInput(f"an experience is at most {MAX_EXPERIENCE_CHARS} characters (this one has {len(text)}); "
+                           "split it into several (teach --file takes one per line)")
+    return text
 
 
 def probes(rows: Any) -> list[tuple[str, list[str], str]]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
-from agent.errors import InvalidInput
+from agent.errors import Interrupted, InvalidInput
 from agent.inputs import required
 from learners.training import NullProgress, Progress
 
@@ -54,8 +54,55 @@ def learn(agent: Agent, user: str, dry_run: bool, only: str | None, progress: Pr
         raise InvalidInput(f"unknown step {only!r}; a night's steps are: {', '.join(STEPS)}")
     user = required(user, "user")
     steps = frozenset(STEPS if only is None else (only,))
-    report = agent.on_model_thread(_night, agent, user, dry_run, steps, progress or NullProgress())
+    progress = _Stoppable(progress or NullProgress(), agent.stopping)
+    report = agent.on_model_thread(_night, agent, user, dry_run, steps, progress)
     return LearnReport(**{k: report.get(k) for k in LearnReport.model_fields if k in report})
+
+
+class _Stoppable:
+    """The night's progress, which also stops the night at its next step when asked (Ctrl-C)."""
+
+    def __init__(self, progress: Progress, stopping) -> None:
+        self.progress, self.stopping = progress, stopping
+
+    def phase(self, description: str, total: int | None = None):
+        advance = self.progress.phase(description, total)
+
+        def step(units: int = 1) -> None:
+            if self.stopping.is_set():
+                raise Interrupted("learning stopped on request; the active version is unchanged")
+            advance(units)
+
+        return step
+
+    def note(self, text: str) -> None:
+        self.progress.note(text)
+
+
+def learn_lock(agent: Agent, timeout: float = -1) -> FileLock:
+    """One night at a time per home: two would both train from the same parent and race to
+    promote. Whatever deletes versions (prune) or finishes abandoned runs takes it too."""
+    locks = agent.settings.home / "locks"
+    locks.mkdir(exist_ok=True)
+    return FileLock(str(locks / "learn.lock"), timeout=timeout)
+
+
+def recover(agent: Agent) -> list[int]:
+    """Finish the runs a killed process left "running" and clear its staging folders, unless a
+    night is running right now (then it is that night's, and nothing is touched)."""
+    if not agent.retention.unfinished():
+        return []
+    try:
+        with learn_lock(agent, timeout=0):
+            return _recover(agent)
+    except Timeout:
+        return []
+
+
+def _recover(agent: Agent) -> list[int]:
+    finished = agent.retention.reconcile()
+    agent.versions.clear_debris()
+    return finished
 
 
 def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progress: Progress) -> dict:
@@ -64,10 +111,8 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
 
     s = agent.settings
     base_source = agent.ensure_base()
-    locks = s.home / "locks"
-    locks.mkdir(exist_ok=True)
-    # One night at a time per home: two would both train from the same parent and race to promote.
-    with FileLock(str(locks / "learn.lock")):
+    with learn_lock(agent):
+        _recover(agent)  # a night killed earlier: its run finished, its debris gone, before this one
         cleaning = "clean" in steps and s.learn.clean_feedback and not dry_run
         context = NightContext(
             store=agent.store, retention=agent.retention, versions=agent.versions, base_model=s.model,
@@ -94,8 +139,10 @@ def _load_weights(agent: Agent, source):
 def _backend_over(agent: Agent, tokenizer, model, version: str):
     from agent.llm.transformers_backend import TransformersBackend
 
-    return TransformersBackend.from_model(tokenizer, model, name=agent.settings.model, version=version,
-                                          max_context=agent.settings.context_window)
+    backend = TransformersBackend.from_model(tokenizer, model, name=agent.settings.model, version=version,
+                                             max_context=agent.settings.context_window)
+    backend.stop = agent.stopping
+    return backend
 
 
 def _generator(agent: Agent):
@@ -106,5 +153,7 @@ def _generator(agent: Agent):
     if not s.generator_model:
         return None
     key = s.generator_api_key.get_secret_value() if s.generator_api_key else None
-    return load_backend(s.generator_model, models_dir=s.models_path, device=s.device, dtype=s.dtype,
-                        base_url=s.generator_base_url, api_key=key)
+    generator = load_backend(s.generator_model, models_dir=s.models_path, device=s.device, dtype=s.dtype,
+                             base_url=s.generator_base_url, api_key=key)
+    generator.stop = agent.stopping
+    return generator

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from agent.errors import InvalidInput
+from agent.inputs import experience, required
 from agent.inputs import probes as checked_probes
-from agent.inputs import required
 from memory.records import Experience, Feedback, Thread, Turn
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ class Export(BaseModel):
 
 def teach(agent: Agent, texts: list[str], user: str, probes: list[list[dict]] | None) -> list[int]:
     """Remember every text for ``user``, with its given probes: all of them, or (on any error) none."""
-    cleaned = [required(t, "experience") for t in texts]
+    cleaned = [experience(t) for t in texts]
     if not cleaned:
         raise InvalidInput("nothing to teach")
     user = required(user, "user")

@@ -27,6 +27,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from agent.errors import StoreError
 from agent.llm.protocol import Backend, GenerationOptions, Message
 from graphs.prompt import turn_prompt
 from memory.records import NewTurn
@@ -174,6 +175,26 @@ def build_chat_graph(checkpointer):
     graph.add_edge("verify", "log")
     graph.add_edge("log", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def conversation(graph, thread_id: str) -> list[Message]:
+    """The messages a thread's checkpoint holds ([] when it has none). A checkpoint that cannot be
+    read back (damaged, tampered with, of an unknown type) is one StoreError naming the thread."""
+    try:
+        return list(graph.get_state({"configurable": {"thread_id": thread_id}}).values.get("messages", []))
+    except sqlite3.Error:
+        raise
+    except Exception as exc:  # the serialiser's own errors: msgpack, JSON, an unknown type
+        raise StoreError(f"the saved conversation of thread {thread_id} cannot be read ({type(exc).__name__}: "
+                         f"{exc}); `reverie threads repair {thread_id}` rebuilds it from the log") from exc
+
+
+def rewrite_conversation(graph, thread_id: str, messages: Sequence[Message], user: str) -> None:
+    """Replace a thread's checkpoints by one that holds ``messages`` (the log's, when they disagree)."""
+    graph.checkpointer.delete_thread(thread_id)
+    if messages:
+        graph.update_state({"configurable": {"thread_id": thread_id}}, {"messages": list(messages), "user": user},
+                           as_node="log")
 
 
 def sqlite_checkpointer(path: Path, timeout_s: float = 10.0) -> SqliteSaver:

@@ -98,6 +98,7 @@ class Workbench:
     base: Any = None  # a backend over the base weights, before any adapter is attached
     target: list = field(default_factory=list)  # TargetSentence rows
     probe_rows: list = field(default_factory=list)  # (probe_id, answer, contains, f1) on the candidate
+    run_id: int | None = None  # the learn run, from the moment the night starts work that writes
 
 
 @dataclass
@@ -183,6 +184,8 @@ def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx, bench = runtime.context, runtime.context.bench
+    if not ctx.dry_run:  # a run is "running" from here: stopped or killed, it is found and finished
+        bench.run_id = ctx.retention.start_run(ctx.base_model, ctx.active.id)
     bench.tokenizer, bench.model = ctx.load_base()
     base_id = _root(ctx).id
     bench.base = ctx.make_backend(bench.tokenizer, bench.model, base_id)
@@ -300,9 +303,9 @@ def gate(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx, bench = runtime.context, runtime.context.bench
-    # The run is written only now, with the version it made: a night that fails earlier leaves
-    # its experiences new (probes and pairs are kept and reused), never half-recorded.
-    run_id = ctx.retention.start_run(ctx.base_model, ctx.active.id)
+    # What the run trained on is written only now, with the version it made: a night that stops
+    # earlier leaves its experiences new (probes and pairs are kept and reused), never half-recorded.
+    run_id = bench.run_id
     manifest = {
         "run_id": run_id,
         "user": ctx.user,
@@ -333,14 +336,7 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
     consolidated, relapsed = [], []
     if state["passed"]:
         ctx.versions.promote(version.id, reason=f"learn run {run_id}: gate passed")
-        held = ctx.retention.held_by(version.id)
-        for experience in ctx.store.list_experiences(statuses=["short_term", "consolidated"]):
-            if experience.id in held and experience.status == "short_term":
-                ctx.store.set_experience_status(experience.id, "consolidated")
-                consolidated.append(experience.id)
-            elif experience.id not in held and experience.status == "consolidated":
-                ctx.store.set_experience_status(experience.id, "short_term")
-                relapsed.append(experience.id)
+        consolidated, relapsed = ctx.retention.settle_statuses(version.id)
     pruned = ctx.versions.prune(ctx.base_model, ctx.keep_versions)
     return {"run_id": run_id, "version": version.id, "promoted": state["passed"], "consolidated": consolidated,
             "relapsed": relapsed, "pruned": pruned}
@@ -406,8 +402,13 @@ def run_night(ctx: NightContext) -> dict:
     """Run the graph inline (on the caller's thread: the agent's model thread) and return its state."""
     started = time.perf_counter()
     final: dict = {}
-    for final in build_nightly_graph().stream({}, context=ctx, stream_mode="values"):
-        pass
+    try:
+        for final in build_nightly_graph().stream({}, context=ctx, stream_mode="values"):
+            pass
+    except BaseException:  # stopped (Ctrl-C) or failed: the run is finished from what it left
+        if ctx.bench.run_id is not None:
+            ctx.retention.reconcile([ctx.bench.run_id])
+        raise
     report = {**final, "dry_run": ctx.dry_run, "parent": ctx.active.id, "user": ctx.user,
               "seconds": round(time.perf_counter() - started, 2)}
     if report.get("run_id"):

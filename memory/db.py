@@ -22,6 +22,10 @@ def now() -> str:
 
 def connect(path: Path, timeout_s: float = 10.0) -> sqlite3.Connection:
     """A connection in autocommit mode; writes go through ``transaction``."""
+    if path.is_file() and path.stat().st_size == 0 and not path.with_name(path.name + "-wal").exists():
+        # SQLite would quietly start a fresh, empty log here: everything taught would seem gone.
+        raise StoreError(f"{path} is empty (0 bytes): a truncated database, not a new one; restore it from "
+                         "a backup, or move it away to start afresh")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)

@@ -93,17 +93,27 @@ class EpisodicMemory:
 
     # -- writes --------------------------------------------------------------------------
 
-    def add(self, kind: Kind, ids: Sequence[int], texts: Sequence[str], users: Sequence[str], **extra) -> None:
-        """Index records; ``extra`` holds per-record metadata lists (status, thread_id)."""
+    def add(self, kind: Kind, ids: Sequence[int], texts: Sequence[str], users: Sequence[str], *,
+            vectors: list | None = None, **extra) -> None:
+        """Index records; ``extra`` holds per-record metadata lists (status, thread_id). ``vectors``
+        are the texts' embeddings when the caller computed them already (``embed``), before it
+        took a lock that others wait on."""
         if not ids:
             return
         metadatas = [
             {"kind": kind, "user": user, **{key: values[i] for key, values in extra.items()}}
             for i, user in enumerate(users)
         ]
-        self._write(
-            lambda col: col.upsert(ids=[_key(kind, i) for i in ids], documents=list(texts), metadatas=metadatas)
-        )
+        vectors = vectors if vectors is not None else self.embed(texts)  # outside the folder's lock, too
+        self._write(lambda col: col.upsert(ids=[_key(kind, i) for i in ids], documents=list(texts),
+                                           embeddings=vectors, metadatas=metadatas))
+
+    @staticmethod
+    def embed(texts: Sequence[str]) -> list:
+        """The vectors ``add`` indexes ``texts`` with (the slow part of a write: seconds on a busy CPU)."""
+        from memory.embedding import embed
+
+        return embed(list(texts))
 
     def set_status(self, kind: Kind, record_id: int, status: str) -> None:
         self._write(lambda col: col.update(ids=[_key(kind, record_id)], metadatas=[{"status": status}]))

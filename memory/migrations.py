@@ -273,6 +273,15 @@ def m008_feedback_sources_and_cleaning(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m009_learn_run_status(db: sqlite3.Connection) -> None:
+    # A run is "running" until it finishes or is found abandoned: a process killed in a night's
+    # last steps left finished_at NULL forever, and one killed right after promoting left its run
+    # "not promoted". Rows left unfinished before this migration are such runs.
+    db.execute("ALTER TABLE learn_runs ADD COLUMN status TEXT NOT NULL DEFAULT 'finished'")
+    db.execute("UPDATE learn_runs SET status = 'running' WHERE finished_at IS NULL")
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

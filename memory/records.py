@@ -136,3 +136,4 @@ class LearnRun(Record):
     report: dict[str, Any] | None
     started_at: str
     finished_at: str | None
+    status: Literal["running", "finished", "interrupted"] = "finished"  # interrupted: stopped, or found abandoned

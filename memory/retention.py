@@ -81,7 +81,8 @@ class Retention:
     def start_run(self, base_model: str, parent: str) -> int:
         with self.store.transaction() as db:
             return db.execute(
-                "INSERT INTO learn_runs (base_model, parent, started_at) VALUES (?, ?, ?)", (base_model, parent, now())
+                "INSERT INTO learn_runs (base_model, parent, started_at, status) VALUES (?, ?, ?, 'running')",
+                (base_model, parent, now()),
             ).lastrowid
 
     def record_trained(self, run_id: int, roles: Mapping[int, str]) -> None:
@@ -97,12 +98,48 @@ class Retention:
                 [(run_id, probe_id, version, answer, c, f1, stamp) for probe_id, answer, c, f1 in rows],
             )
 
-    def finish_run(self, run_id: int, version: str | None, promoted: bool, report: dict[str, Any]) -> None:
+    def finish_run(self, run_id: int, version: str | None, promoted: bool, report: dict[str, Any] | None,
+                   status: str = "finished") -> None:
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE learn_runs SET version = ?, promoted = ?, report = ?, finished_at = ? WHERE id = ?",
-                (version, int(promoted), json.dumps(report), now(), run_id),
+                "UPDATE learn_runs SET version = ?, promoted = ?, report = ?, finished_at = ?, status = ? WHERE id = ?",
+                (version, int(promoted), json.dumps(report) if report is not None else None, now(), status, run_id),
             )
+
+    def unfinished(self) -> list[int]:
+        """Runs still marked running: in progress in some process, or left by one that died."""
+        return [r["id"] for r in self.store.query("SELECT id FROM learn_runs WHERE status = 'running' ORDER BY id")]
+
+    def reconcile(self, runs: Iterable[int] | None = None) -> list[int]:
+        """Finish ``runs`` (default: every run left running), stopped or left by a dead process, from
+        what each left behind: the version it recorded (its manifest names the run), and whether
+        that version was promoted (the promote event is written with the switch itself). Call it
+        only from the night that owns the run, or while no night runs (the learn lock)."""
+        done = []
+        for run_id in [r for r in self.unfinished() if runs is None or r in set(runs)]:
+            made = self.store.query(
+                "SELECT id FROM model_versions WHERE json_extract(manifest, '$.run_id') = ?", (run_id,))
+            version = made[0]["id"] if made else None
+            promoted = bool(version) and bool(self.store.query(
+                "SELECT 1 FROM version_events WHERE version = ? AND action = 'promote'", (version,)))
+            self.finish_run(run_id, version, promoted, None, status="interrupted")
+            if promoted:
+                self.settle_statuses(version)
+            done.append(run_id)
+        return done
+
+    def settle_statuses(self, version: str) -> tuple[list[int], list[int]]:
+        """After ``version`` is promoted: experiences whose probes all pass on it are consolidated;
+        consolidated ones that fail now go back to short term (recall answers them again)."""
+        held, consolidated, relapsed = self.held_by(version), [], []
+        for experience in self.store.list_experiences(statuses=["short_term", "consolidated"]):
+            if experience.id in held and experience.status == "short_term":
+                self.store.set_experience_status(experience.id, "consolidated")
+                consolidated.append(experience.id)
+            elif experience.id not in held and experience.status == "consolidated":
+                self.store.set_experience_status(experience.id, "short_term")
+                relapsed.append(experience.id)
+        return consolidated, relapsed
 
     def runs(self, base_model: str | None = None) -> list[LearnRun]:
         where, params = ("WHERE base_model = ?", (base_model,)) if base_model else ("", ())
@@ -163,7 +200,7 @@ class Retention:
     def report(self, base_model: str) -> dict[str, Any]:
         """Per experience and run: the version scored, whether it was promoted, probe scores and age
         in nights; and the summary curves of mean contains / F1 by age over promoted versions."""
-        runs = {r.id: r for r in self.runs(base_model)}
+        runs = {r.id: r for r in self.runs(base_model) if r.version is not None}  # runs that made a version
         order = {run_id: i for i, run_id in enumerate(sorted(runs))}
         first = self.trained_experiences(base_model)
         rows = self.store.query(

@@ -39,6 +39,7 @@ from memory.records import (
 log = logging.getLogger(__name__)
 FEEDBACK_KINDS = ("up", "down", "correction", "preference", "comment")
 EXPERIENCE_SOURCES = ("taught", "extracted", "correction")
+MAX_INTEGER = 2**63 - 1  # SQLite's
 
 
 class Store:
@@ -80,6 +81,8 @@ class Store:
         """Rows of a read-only query; SQLite failures become one StoreError line."""
         try:
             return self.db.execute(sql, params).fetchall()
+        except OverflowError:  # an integer beyond SQLite's 64 bits names no row
+            return []
         except sqlite3.Error as exc:
             raise store_error(exc, self.path) from exc
 
@@ -141,6 +144,7 @@ class Store:
     def list_turns(self, thread_id: str | None = None, user: str | None = None, limit: int | None = None) -> list[Turn]:
         """Turns oldest first; with ``limit``, the most recent ``limit`` of them."""
         where, params = _where(thread_id=thread_id, user=user)
+        limit = min(limit, MAX_INTEGER) if limit else None  # more than SQLite counts: all of them
         sql = f"SELECT * FROM turns {where} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
         rows = self.query(sql, (*params, limit) if limit else params)
         return [_turn(r) for r in reversed(rows)]
@@ -189,10 +193,15 @@ class Store:
     def add_experiences(
         self, texts: Iterable[str], source: ExperienceSource, user: str, turn_id: int | None = None
     ) -> list[Experience]:
-        """Write and index experiences atomically: all of them, or (on any error) none."""
+        """Write and index experiences atomically: all of them, or (on any error) none.
+
+        The texts are embedded first, outside the write transaction: under load that takes tens of
+        seconds, and every other writer (a turn, feedback) would wait for SQLite's lock meanwhile.
+        """
         if source not in EXPERIENCE_SOURCES:
             raise InvalidInput(f"experience source must be one of {', '.join(EXPERIENCE_SOURCES)}")
         texts = list(texts)
+        vectors = self.index.embed(texts)
         stamp = now()
         with self.transaction() as db:
             added = []
@@ -206,15 +215,16 @@ class Store:
                     Experience(id=cur.lastrowid, text=text, source=source, user=user, status="short_term",
                                turn_id=turn_id, created_at=stamp, updated_at=stamp)
                 )
-            self._index_experiences(added)  # raising here rolls the rows back
+            self._index_experiences(added, vectors)  # raising here rolls the rows back
         return added
 
-    def _index_experiences(self, experiences: Sequence[Experience]) -> None:
+    def _index_experiences(self, experiences: Sequence[Experience], vectors: list | None = None) -> None:
         self.index.add(
             "experience",
             [e.id for e in experiences],
             [e.text for e in experiences],
             [e.user for e in experiences],
+            vectors=vectors,
             status=[e.status for e in experiences],
             source=[e.source for e in experiences],
         )

@@ -149,10 +149,12 @@ class Versions:
                 db.execute("UPDATE model_versions SET pruned_at = ? WHERE id = ?", (now(), version.id))
                 shutil.rmtree(version.path, ignore_errors=True)
             removed.append(version.id)
-        self._clear_debris()
+        self.clear_debris()
         return removed
 
-    def _clear_debris(self) -> None:
+    def clear_debris(self) -> None:
+        """Remove staging folders and unrecorded version folders (left by a process that died while
+        writing one). Only while nothing writes a version: under the learn lock."""
         if not self.folder.is_dir():
             return
         recorded = {Path(v.path).name for v in self.list()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 from agent.errors import InvalidInput
 
@@ -26,8 +28,32 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Control characters (C0 but tab and newline, DEL, C1) and the bidirectional overrides: written
+# raw, stored text could clear the screen, retitle the window or reorder a line.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character shown as its escape (``\x1b``), never sent raw."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
+class _Console(Console):
+    """A console on which text is only ever text: markup is off unless a call asks for it (our own
+    styling does, with stored values escaped), and control characters are shown, not obeyed.
+    Whatever a user said, taught or imported is displayed, never interpreted."""
+
+    def render_str(self, text: str, **kwargs):
+        return super().render_str(visible(text), **kwargs)
+
+
+def styled(text: str, style: str) -> Text:
+    """Text in a style, shown as text (a ``Text`` skips the console's own check, so it is made here)."""
+    return Text(visible(text), style=style)
+
+
+out = _Console(highlight=False, soft_wrap=True, markup=False)
+err = _Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def _version(value: bool) -> None:
@@ -78,6 +104,26 @@ def read_text(file: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{file} is not UTF-8 text (byte {exc.start} is invalid)") from exc
+
+
+def output_file(path: str | Path, suffix: str | None = None) -> Path:
+    """Check, before any work, that ``path`` can be written: its folder exists and it is no folder."""
+    target = Path(path).expanduser()
+    if suffix is not None and target.suffix.lower() != suffix:
+        raise InvalidInput(f"{path} is not a {suffix[1:].upper()} file name (it must end in {suffix})")
+    if target.is_dir():
+        raise InvalidInput(f"{path} is a folder; give a file name")
+    if not target.parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: no folder {target.parent}")
+    return target
+
+
+def write_output(path: Path, write) -> None:
+    """``write(path)``, with a failure to write (permissions, a full disk) as one clear error."""
+    try:
+        write(path)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def print_json(value: BaseModel | dict | list) -> None:

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from agent.cli.app import app, err, open_agent, out, print_json
+from agent.cli.app import app, err, open_agent, out, print_json, visible
 from agent.errors import ReverieError
 
 HELP = """/good            the last answer was good
@@ -54,13 +54,18 @@ def chat(
     with open_agent(ctx) as bot:
         session = Session(bot, thread, user, recall=False if no_recall else None)
         if interactive:
-            err.print("[dim]reverie chat: /help lists commands, /quit leaves[/dim]")
-        failed = False
+            err.print("reverie chat: /help lists commands, /quit leaves", style="dim")
+        failed, number = False, 0
         while True:
+            number += 1
             try:
-                line = input("you> ") if interactive else sys.stdin.readline()
+                line = input("you> ") if interactive else _read_line()
             except EOFError:
                 break
+            except UnicodeDecodeError:  # one bad line does not end the conversation either
+                err.print(f"error: line {number} is not UTF-8 text; skipped")
+                failed = True
+                continue
             if not interactive and not line:
                 break
             line = line.strip()
@@ -70,10 +75,16 @@ def chat(
                 if not session.handle(line):
                     break
             except ReverieError as exc:  # one bad message does not end the conversation
-                err.print(f"error: {exc}", markup=False)
+                err.print(f"error: {exc}")
                 failed = True
         if failed and not interactive:
             raise typer.Exit(1)
+
+
+def _read_line() -> str:
+    """One line of piped input, as UTF-8 ("" at the end)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.readline().decode("utf-8") if stream is not None else sys.stdin.readline()
 
 
 class Session:
@@ -95,13 +106,13 @@ class Session:
         if command in ("/quit", "/exit"):
             return False
         if command == "/help":
-            err.print(HELP, markup=False)
+            err.print(HELP)
         elif command == "/new":
             self.thread = self.last_turn = None
-            err.print("[dim]new thread[/dim]")
+            err.print("new thread", style="dim")
         elif command == "/remember":
             experience = self.bot.teach(argument, user=self.user)
-            err.print(f"[dim]remembered as experience {experience}[/dim]")
+            err.print(f"remembered as experience {experience}", style="dim")
         elif command in ("/good", "/bad", "/fix", "/better", "/comment"):
             if self.last_turn is None:
                 err.print("nothing to rate yet: ask something first")
@@ -110,14 +121,14 @@ class Session:
                     "/comment": "comment"}[command]
             text, payload = (None, {"better": argument}) if kind == "preference" else (argument or None, None)
             recorded = self.bot.feedback(self.last_turn, kind, text=text, payload=payload, user=self.user)
-            err.print(f"[dim]feedback {recorded.id} ({recorded.kind}) on turn {self.last_turn}[/dim]")
+            err.print(f"feedback {recorded.id} ({recorded.kind}) on turn {self.last_turn}", style="dim")
         else:
-            err.print(f"unknown command {command}; /help lists them", markup=False)
+            err.print(f"unknown command {command}; /help lists them")
         return True
 
 
 def _status(text: str) -> None:
-    err.print(f"\n[dim]… {text}[/dim]", end="", markup=True, highlight=False)
+    err.print(f"\n… {text}", end="", style="dim")
 
 
 def _show(stream):
@@ -125,21 +136,21 @@ def _show(stream):
     shown = []
     for chunk in stream:
         shown.append(chunk)
-        out.file.write(chunk)
+        out.file.write(visible(chunk))
         out.file.flush()
     out.file.write("\n")
     reply = stream.reply
     if reply.text.strip() != "".join(shown).strip():  # a verifier replaced the streamed answer
-        err.print("[dim]── after verification, the answer is:[/dim]")
-        out.print(reply.text, markup=False)
+        err.print("── after verification, the answer is:", style="dim")
+        out.print(reply.text)
     for verdict in reply.verdicts:
-        err.print(verdict_line(verdict), style="dim", markup=False)
+        err.print(verdict_line(verdict), style="dim")
     count = len(reply.memories)
     recalled = f" · {count} {'memory' if count == 1 else 'memories'} recalled" if count else ""
     cut = " · cut at max_new_tokens" if reply.finish_reason == "length" else ""
     err.print(
-        f"[dim]turn {reply.turn_id} · thread {reply.thread_id} · {reply.model_version} · "
-        f"{reply.latency_s:.1f} s · {reply.prompt_tokens}+{reply.completion_tokens} tokens{recalled}{cut}[/dim]"
+        f"turn {reply.turn_id} · thread {reply.thread_id} · {reply.model_version} · "
+        f"{reply.latency_s:.1f} s · {reply.prompt_tokens}+{reply.completion_tokens} tokens{recalled}{cut}", style="dim",
     )
     return reply
 

@@ -7,14 +7,13 @@ the committee (SAC or a voting cleaner), and list, show or export it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from agent.cli.app import app, err, open_agent, out, print_json, read_text
+from agent.cli.app import app, err, open_agent, out, output_file, print_json, read_text, styled, write_output
 from agent.errors import InvalidInput
 
 
@@ -35,7 +34,7 @@ app.add_typer(feedback_app, name="feedback")
 @feedback_app.command("add")
 def add(
     ctx: typer.Context,
-    turn_id: int = typer.Argument(..., help="An assistant turn id (see `reverie log`)."),
+    turn_id: int = typer.Argument(..., min=1, help="An assistant turn id (see `reverie log`)."),
     up: bool = typer.Option(False, "--up", help="The answer was good."),
     down: bool = typer.Option(False, "--down", help="The answer was bad."),
     fix: str = typer.Option(None, "--fix", help="The right answer (also remembered)."),
@@ -109,15 +108,15 @@ def clean(
     table = Table("by source of unreliability", "keep", "flip", "remove", title=f"{method}: {len(report.items)} item(s)")
     for category, counts in sorted(report.by_category.items()):
         table.add_row(category, *(str(counts.get(a, 0)) for a in ("keep", "flip", "remove")))
-    table.add_row("[bold]all[/bold]", *(str(report.counts[a]) for a in ("keep", "flip", "remove")))
+    table.add_row(styled("all", "bold"), *(str(report.counts[a]) for a in ("keep", "flip", "remove")))
     out.print(table)
     sources = Table("by who gave it", "keep", "flip", "remove")
     for source, counts in sorted(report.by_source.items()):
         sources.add_row(source, *(str(counts.get(a, 0)) for a in ("keep", "flip", "remove")))
     out.print(sources)
     where = "dry run: nothing written" if report.dry_run else f"view {report.run_id}"
-    err.print(f"[dim]{where} · {report.judged} judged, {report.reused} carried over · "
-              f"{report.member_calls} member judgements computed (the rest cached)[/dim]")
+    err.print(f"{where} · {report.judged} judged, {report.reused} carried over · "
+              f"{report.member_calls} member judgements computed (the rest cached)", style="dim")
 
 
 @feedback_app.command("list")
@@ -144,7 +143,7 @@ def list_(
 @feedback_app.command("show")
 def show(
     ctx: typer.Context,
-    feedback_id: int = typer.Argument(...),
+    feedback_id: int = typer.Argument(..., min=1, help="A feedback id (see `reverie feedback list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the feedback and its decisions."),
 ) -> None:
     """One piece of feedback, and what each cleaning run decided about it."""
@@ -172,11 +171,12 @@ def export(
     """Preference pairs as TRL-compatible JSONL."""
     if fmt != "trl":
         raise InvalidInput(f"unknown export format {fmt!r}; use trl")
+    target = output_file(output) if output else None
     with open_agent(ctx) as bot:
         rows = bot.export_feedback(cleaned=cleaned, repaired=repaired)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        err.print(f"wrote {len(rows)} pair(s) to {output}")
+    if target is not None:
+        write_output(target, lambda path: path.write_text(text, encoding="utf-8"))
+        err.print(f"wrote {len(rows)} pair(s) to {target}")
     else:
         out.file.write(text)

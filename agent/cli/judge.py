@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agent.cli.app import app, err, open_agent, out, print_json, read_text
+from agent.cli.app import app, err, open_agent, out, print_json, read_text, styled
 
 judge_app = typer.Typer(help="Judge code, rank options, measure a judge's consistency.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
@@ -45,8 +45,8 @@ def code(
         return
     style = {"yes": "green", "no": "red", "invalid": "yellow"}[verdict.result]
     score = "" if verdict.score is None else f" · score {verdict.score:.2f}"
-    out.print(f"[{style}]{verdict.result}[/{style}]{score} · {verdict.mode} · {verdict.latency_s:.1f} s"
-              + (f" · {verdict.invalid}/{verdict.samples} samples invalid" if verdict.invalid else ""))
+    out.print(styled(verdict.result, style), f"{score} · {verdict.mode} · {verdict.latency_s:.1f} s"
+              + (f" · {verdict.invalid}/{verdict.samples} samples invalid" if verdict.invalid else ""), sep="")
     if verdict.reason:
         out.print(f"invalid: {verdict.reason}", markup=False)
     for item in verdict.inconsistencies:
@@ -73,10 +73,10 @@ def rank(
         print_json(ranking)
         return
     for place, (item, p) in enumerate(zip(ranking.ranked, [*ranking.confidence, None]), 1):
-        beats = f"  [dim](beats the next with P = {p:.2f})[/dim]" if p is not None else ""
-        out.print(f"{place}. {item}{beats}")
+        beats = styled(f"  (beats the next with P = {p:.2f})", "dim") if p is not None else ""
+        out.print(f"{place}. {item}", beats, sep="")
     out.print(_figures_table({"raw": ranking.raw, "calibrated": ranking.calibrated}))
-    err.print(f"[dim]{ranking.comparisons} comparisons by merge sort; every pair asked for the figures[/dim]")
+    err.print(f"{ranking.comparisons} comparisons by merge sort; every pair asked for the figures", style="dim")
 
 
 @judge_app.command("consistency")

@@ -8,8 +8,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from agent.cli.app import app, err, open_agent, out, print_json
-from agent.errors import InvalidInput
+from agent.cli.app import app, err, open_agent, out, output_file, print_json, styled, write_output
 from agent.progress import COLUMNS, Bars
 
 
@@ -60,9 +59,10 @@ def learn(
     out.print(f"trained {len(report.new)} new + {len(report.rehearsed)} rehearsed experience(s) in "
               f"{report.training['seconds']:.0f} s; whole run {report.seconds:.0f} s")
     if report.promoted:
-        out.print(f"[green]promoted {report.version}[/green]; consolidated: {report.consolidated or 'none yet'}")
+        out.print(styled(f"promoted {report.version}", "green"), f"; consolidated: {report.consolidated or 'none yet'}",
+                  sep="")
     else:
-        out.print(f"[yellow]kept {report.parent}[/yellow]: " + "; ".join(report.reasons))
+        out.print(styled(f"kept {report.parent}", "yellow"), ": " + "; ".join(report.reasons), sep="")
 
 
 @app.command()
@@ -72,15 +72,14 @@ def retention(
     plot: Path = typer.Option(None, "--plot", help="Also draw it to this PNG file."),
 ) -> None:
     """Probe scores per experience and learn run, and efficacy / retention by age in nights."""
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise InvalidInput(f"--plot writes a PNG; give a file name ending in .png, not {plot.name!r}")
+    if plot is not None:
+        plot = output_file(plot, suffix=".png")
     with open_agent(ctx) as bot:
         report = bot.retention_report()
     if plot is not None:
         from agent.plots import plot_retention
 
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_retention(report, plot)
+        write_output(plot, lambda path: plot_retention(report, path))
     if as_json:
         print_json(report)
         return

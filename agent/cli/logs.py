@@ -5,9 +5,8 @@ from __future__ import annotations
 from itertools import groupby
 
 import typer
-from rich.markup import escape
 
-from agent.cli.app import app, open_agent, out, print_json
+from agent.cli.app import app, open_agent, out, print_json, styled
 from agent.cli.chat import verdict_line
 
 
@@ -30,12 +29,13 @@ def log_(
         return
     for thread_id, group in groupby(sorted(turns, key=lambda t: (t.thread_id, t.id)), key=lambda t: t.thread_id):
         group = list(group)
-        out.print(f"[bold]thread {thread_id}[/bold] [dim]({group[0].user}, from {group[0].created_at[:16]})[/dim]")
+        out.print(styled(f"thread {thread_id}", "bold"),
+                  styled(f" ({group[0].user}, from {group[0].created_at[:16]})", "dim"), sep="")
         for t in group:
             if t.role == "user":
-                out.print(f"  [cyan]#{t.id} you[/cyan]  {escape(t.content)}")
+                out.print(styled(f"  #{t.id} you", "cyan"), "  ", t.content, sep="")
             else:
                 meta = f"{t.model_version} · {t.latency_s:.1f} s" if t.latency_s is not None else t.model_version
-                out.print(f"  [green]#{t.id} reverie[/green] [dim]({meta})[/dim]  {escape(t.content)}")
+                out.print(styled(f"  #{t.id} reverie", "green"), styled(f" ({meta})", "dim"), "  ", t.content, sep="")
                 for verdict in t.verdicts:
-                    out.print(f"      [dim]{escape(verdict_line(verdict))}[/dim]")
+                    out.print(f"      {verdict_line(verdict)}", style="dim")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
-from agent.cli.app import app, err, open_agent, out, print_json, read_text
+from agent.cli.app import app, err, open_agent, out, output_file, print_json, read_text, write_output
 from agent.errors import InvalidInput
 
 memory_app = typer.Typer(help="Look at, search, forget and export what reverie remembers.", no_args_is_help=True)
@@ -97,7 +95,7 @@ def search(
 @memory_app.command()
 def forget(
     ctx: typer.Context,
-    experience_id: int = typer.Argument(..., help="The experience id (see `reverie memory list`)."),
+    experience_id: int = typer.Argument(..., min=1, help="The experience id (see `reverie memory list`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the Experience."),
 ) -> None:
     """Never recall or learn from an experience again (its record stays, marked forgotten)."""
@@ -116,16 +114,14 @@ def export(
     output: str = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Export experiences, threads, turns and feedback as one JSON object."""
+    target = output_file(output) if output is not None else None
     with open_agent(ctx) as bot:
         data = bot.export(user=user).model_dump_json(indent=2)
-    if output is None:
+    if target is None:
         print(data)
         return
-    try:
-        Path(output).write_text(data + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {output}: {exc.strerror or exc}") from exc
-    err.print(f"exported to {output}")
+    write_output(target, lambda path: path.write_text(data + "\n", encoding="utf-8"))
+    err.print(f"exported to {target}")
 
 
 @memory_app.command()

@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from agent.cli.app import app, err, open_agent, out, print_json
+from agent.cli.app import app, err, open_agent, out, print_json, styled
 
 models_app = typer.Typer(help="Model versions: list, inspect, promote, roll back, compare, prune.",
                          no_args_is_help=True)
@@ -46,7 +46,7 @@ def show(
     if as_json:
         print_json(found)
         return
-    out.print(f"[bold]{found.id}[/bold]  parent {found.parent or '-'}  base {found.base_model}")
+    out.print(styled(found.id, "bold"), f"  parent {found.parent or '-'}  base {found.base_model}", sep="")
     out.print(f"created {found.created_at}  weights {'pruned ' + found.pruned_at if found.pruned_at else found.path}")
     out.print(json.dumps(found.manifest, indent=2, sort_keys=True), markup=False)
 

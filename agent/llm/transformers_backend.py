@@ -11,13 +11,13 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 # peft asks transformers a deprecated question on every adapter load; nothing for a user to fix.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
-from agent.errors import ModelError
+from agent.errors import Interrupted, ModelError
 from agent.llm.protocol import Generation, GenerationOptions, Message, TokenScores
 
 DEFAULT_OPTIONS = GenerationOptions()
@@ -106,8 +106,25 @@ class _TextCallback(BaseStreamer):
         pass
 
 
+class _StopWhenAsked(StoppingCriteria):
+    """Checked after every generated token: a stop request ends generation within one token."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
+        if self.event.is_set():
+            raise Interrupted("stopped on request")
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
 class TransformersBackend:
-    """Serves one model folder (or HF id); ``reload`` swaps in another version in place."""
+    """Serves one model folder (or HF id); ``reload`` swaps in another version in place.
+
+    ``stop``, when set to a ``threading.Event``, ends any generation within a token of the
+    event being set, with ``Interrupted``: the owner's way to stop long work (Ctrl-C)."""
+
+    stop: threading.Event | None = None
 
     def __init__(
         self,
@@ -188,6 +205,8 @@ class TransformersBackend:
         )
         if options.max_time_s is not None:
             kwargs["max_time"] = options.max_time_s
+        if self.stop is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenAsked(self.stop)])
         if sample:
             kwargs.update(temperature=options.temperature, top_p=options.top_p)
             if options.seed is not None:
