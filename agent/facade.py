@@ -137,12 +137,18 @@ class Agent:
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         s = self.settings
+        known = {v.id for v in self.versions.list(s.model)}
         self.ensure_base()
         active = self.versions.active(s.model)
-        self._backend = TransformersBackend(
-            self._weights_of(active), name=s.model, version=active.id,
-            device=s.device, dtype=s.dtype, max_context=s.context_window,
-        )
+        try:
+            self._backend = TransformersBackend(
+                self._weights_of(active), name=s.model, version=active.id,
+                device=s.device, dtype=s.dtype, max_context=s.context_window,
+            )
+        except BaseException:
+            if active.id not in known:  # registered just now for a model that does not load
+                self.versions.forget_base(active.id)
+            raise
         self._backend.stop = self.stopping
 
     def _weights_of(self, version: ModelVersion):

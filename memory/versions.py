@@ -74,6 +74,18 @@ class Versions:
                 )
         return self.get(version_id)
 
+    def forget_base(self, version_id: str) -> None:
+        """Drop a base row that nothing uses yet (its model failed to load when first registered)."""
+        with self.store.transaction() as db:
+            db.execute(
+                "DELETE FROM model_versions WHERE id = ? AND parent IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM model_versions WHERE parent = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM version_events WHERE version = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM active_versions WHERE version = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM learn_runs WHERE parent = ?)",
+                (version_id,) * 5,
+            )
+
     def create(
         self, *, parent: str, learner: str, manifest: dict[str, Any], write: Callable[[Path], None]
     ) -> ModelVersion:
