@@ -111,7 +111,10 @@ def clean(agent: Agent, method: str, dry_run: bool, members: list | None, on_ite
 
 def pending(agent: Agent, method: str, members: list | None) -> int:
     """Feedback items the next cleaning run would judge."""
+    from graphs.cleaning import check_method
     from graphs.cleaning import pending as count_pending
+
+    check_method(method)
 
     keys = [m.key for m in members] if members is not None else agent.on_model_thread(committee, agent).keys
     return count_pending(agent.store, method, keys)

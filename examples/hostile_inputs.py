@@ -24,10 +24,12 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from agent.progress import steps  # noqa: E402
+
 RESULTS = ROOT / "examples" / "results" / "hostile_inputs.json"
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 BIG = str(2**63)
@@ -133,7 +135,7 @@ def main() -> None:
             assert run(seed).returncode == 0, seed
         rows, problems = [], []
         started = time.perf_counter()
-        for name, argv, stdin in track(inputs(tmp), description="hostile inputs", console=console):
+        for name, argv, stdin in steps(inputs(tmp), "hostile inputs", console=console):
             before = fingerprint(home)
             result = run(argv, stdin)
             out, err = result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace")

@@ -27,10 +27,12 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import track
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from agent.progress import steps  # noqa: E402
+
 RESULTS = ROOT / "examples" / "results" / "kill_learn.json"
 # After each kill: open the home (which finishes dead runs), and report what it finds.
 CHECK = """
@@ -85,7 +87,7 @@ def main() -> None:
         subprocess.run(night, env=env, check=True, capture_output=True)
         span = time.perf_counter() - started
         rounds = []
-        for i in track(range(args.kills), description="kill, reopen, check", console=console):
+        for i in steps(range(args.kills), "kill, reopen, check", console=console):
             teach(i + 1)
             delay = rng.uniform(0.5, span)
             process = subprocess.Popen(night, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

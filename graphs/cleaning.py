@@ -69,10 +69,14 @@ def _prompt_before(store: Store, turn_id: int | None) -> list[dict[str, str]]:
     return [{"role": "user", "content": said[-1].content}] if said else []
 
 
-def clean(store: Store, committee: Committee, method: str = "sac", *, bins: Bins = Bins(), dry_run: bool = False,
-          on_item: Callable[[], None] | None = None) -> CleaningReport:
+def check_method(method: str) -> None:
     if method not in METHODS:
         raise InvalidInput(f"unknown cleaning method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def clean(store: Store, committee: Committee, method: str = "sac", *, bins: Bins = Bins(), dry_run: bool = False,
+          on_item: Callable[[], None] | None = None) -> CleaningReport:
+    check_method(method)
     cleaning, feedback = Cleaning(store), store.list_feedback()
     upto = max((f.id for f in feedback), default=0)
     previous, reused = _previous(cleaning, method, committee.keys)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
 from agent.cli.app import app, err, open_agent, out, output_file, print_json, read_text, styled, write_output
 from agent.errors import InvalidInput
+from agent.progress import shown
 
 
 class _TurnFirst(TyperGroup):
@@ -96,10 +96,9 @@ def clean(
     with open_agent(ctx) as bot:
         method = method or bot.settings.clean_method
         total = bot.feedback_to_clean(method)
-        columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err, transient=True, disable=as_json) as progress:
-            task = progress.add_task("items", total=total)
-            report = bot.clean_feedback(method, dry_run=dry_run, on_item=lambda: progress.advance(task))
+        with shown(err, disable=as_json) as progress:
+            advance = progress.phase("judging", total)
+            report = bot.clean_feedback(method, dry_run=dry_run, on_item=lambda: advance(1))
     if as_json:
         print_json(report)
         return

@@ -5,10 +5,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agent.cli.app import app, err, open_agent, out, print_json, read_text, styled
+from agent.progress import shown
 
 judge_app = typer.Typer(help="Judge code, rank options, measure a judge's consistency.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
@@ -17,10 +17,9 @@ app.add_typer(judge_app, name="judge")
 @contextmanager
 def _pairs_bar(total: int, hidden: bool):
     """A progress bar over comparator calls; yields the callback that advances it."""
-    columns = (TextColumn("comparing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=hidden) as progress:
-        task = progress.add_task("pairs", total=total)
-        yield lambda: progress.advance(task)
+    with shown(err, disable=hidden) as progress:
+        advance = progress.phase("comparing", total)
+        yield lambda: advance(1)
 
 
 @judge_app.command("code")

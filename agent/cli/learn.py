@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from agent.cli.app import app, err, open_agent, out, output_file, print_json, styled, write_output
-from agent.progress import COLUMNS, Bars
+from agent.progress import shown
 
 
 @app.command()
@@ -22,8 +21,8 @@ def learn(
 ) -> None:
     """Consolidate new experiences into the weights now (SELF-PARAM), evaluate, and promote if the gate passes."""
     with open_agent(ctx) as bot:
-        with Progress(*COLUMNS, console=err, transient=True, disable=as_json) as progress:
-            report = bot.learn(user, dry_run=dry_run, only=only, progress=Bars(progress))
+        with shown(err, disable=as_json) as progress:
+            report = bot.learn(user, dry_run=dry_run, only=only, progress=progress)
     if as_json:
         print_json(report)
         return
