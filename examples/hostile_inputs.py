@@ -144,7 +144,9 @@ def main() -> None:
             row = {
                 "name": name, "code": result.returncode,
                 "crash": result.returncode == 70, "traceback": "Traceback" in err or "Traceback" in out,
-                "multi_line_error": result.returncode not in (0, 70) and not (len(said) == 1 and said[0].startswith("error: ")),
+                # (a piped chat is a conversation: each failed line has its own error line, by design)
+                "multi_line_error": result.returncode not in (0, 70) and argv[:1] != ["chat"]
+                and not (len(said) == 1 and said[0].startswith("error: ")),
                 # A turn that fails after validation keeps what the user said, by design: not half-written.
                 "half_written": result.returncode != 0 and argv[:1] not in (["ask"], ["chat"]) and fingerprint(home) != before,
                 "raw_control": bool(CONTROL.search(out.replace("\n", "").replace("\t", ""))),

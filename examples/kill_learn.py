@@ -5,7 +5,8 @@
 
 One home is taught a few facts; a first, unkilled night measures how long a night takes. Then
 each round starts `reverie learn` and kills it after a random delay within that time (the
-moments spread over loading, writing pairs, training, evaluating and recording), opens the home
+moments spread over loading, writing pairs, training, evaluating and recording; a night learns
+one new fact at most, so every night is about as long), opens the home
 again in a new process and checks: the active version loads and answers; every recorded version
 folder is complete (adapter and manifest) and no staging folder is left; no learn run is left
 "running"; a promoted version's experiences carry the right status. Each round teaches one more
@@ -75,8 +76,9 @@ def main() -> None:
         env = {**os.environ, "REVERIE_HOME": home}
         if args.models_dir:
             env["REVERIE_MODELS_DIR"] = str(args.models_dir)
+        # One new fact a night (learn.max_new), so every night takes about as long as the first.
         night = [exe, "--model", args.model, "--set", f"selfparam.epochs={args.epochs}", "--set", "synthesis.samples=1",
-                 "--set", "gate.min_efficacy=0", "learn"]
+                 "--set", "gate.min_efficacy=0", "--set", "learn.max_new=1", "learn"]
 
         def teach(i: int) -> None:
             subprocess.run([exe, "--model", args.model, "teach", FACTS[i % len(FACTS)] + f" (note {i})"], env=env,
@@ -89,7 +91,7 @@ def main() -> None:
         rounds = []
         for i in steps(range(args.kills), "kill, reopen, check", console=console):
             teach(i + 1)
-            delay = rng.uniform(0.5, span)
+            delay = rng.uniform(0.5, span * 1.05)  # now and then a night ends before its kill
             process = subprocess.Popen(night, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 process.wait(timeout=delay)  # finished before its kill: a round like any other

@@ -74,14 +74,18 @@ def import_(
     lines = read_text(file).splitlines()
     with open_agent(ctx) as bot:
         report = bot.import_feedback(lines, fmt, user=user, source=source)
+    refused = report["errors"]
     if as_json:
         print_json(report)
-    else:
-        for bad in report["errors"]:
-            err.print(f"line {bad['line']}: {bad['reason']}", markup=False)
-        err.print(f"imported {len(report['imported'])} preference pair(s); {len(report['errors'])} line(s) refused")
-    if report["errors"] and not report["imported"]:
-        raise typer.Exit(2)
+        if refused and not report["imported"]:
+            raise typer.Exit(2)
+        return
+    if refused and not report["imported"]:  # nothing kept: a failure, said in one line
+        reasons = "; ".join(f"line {bad['line']}: {bad['reason']}" for bad in refused[:3])
+        raise InvalidInput(f"imported nothing: {len(refused)} line(s) refused ({reasons}{'; ...' if len(refused) > 3 else ''})")
+    for bad in refused:  # some kept: a report of the others, line by line
+        err.print(f"line {bad['line']}: {bad['reason']}")
+    err.print(f"imported {len(report['imported'])} preference pair(s); {len(refused)} line(s) refused")
 
 
 @feedback_app.command("clean")
