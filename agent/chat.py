@@ -167,8 +167,17 @@ def thread_lock(agent: Agent, thread_id: str) -> FileLock:
     files by hash, so the folder stays small however many threads there are."""
     stripe = int(hashlib.sha1(thread_id.encode()).hexdigest(), 16) % LOCK_STRIPES
     locks = agent.settings.home / "locks"
-    locks.mkdir(exist_ok=True)
+    if not (locks / ".striped").exists():
+        _clear_thread_locks(locks)
     return FileLock(str(locks / f"thread-{stripe:02d}.lock"))
+
+
+def _clear_thread_locks(locks) -> None:
+    """Once per home: remove the one-file-per-thread locks of earlier versions (thread-<id>.lock)."""
+    locks.mkdir(exist_ok=True)
+    for old in locks.glob("thread-????????????.lock"):
+        old.unlink(missing_ok=True)
+    (locks / ".striped").touch()
 
 
 def settle(agent: Agent, thread: Thread, *, force: bool = False) -> int:
@@ -185,6 +194,13 @@ def settle(agent: Agent, thread: Thread, *, force: bool = False) -> int:
     if force or conversation(agent.graph, thread.id) != said:
         rewrite_conversation(agent.graph, thread.id, said, thread.user)
     return len(said)
+
+
+def repair(agent: Agent, thread_id: str) -> int:
+    """Rebuild a thread's saved conversation from the log, whatever the checkpoint holds."""
+    thread = agent.store.get_thread(thread_id)
+    with thread_lock(agent, thread_id):
+        return settle(agent, thread, force=True)
 
 
 def exchanges(turns) -> list[dict]:

@@ -27,14 +27,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from filelock import Timeout
-
 from agent import chat as chatting
 from agent import feedback as feedbacks
 from agent import learn as learning
 from agent import memories as remembering
 from agent.chat import Reply, ReplyStream
-from agent.errors import InvalidInput, ReverieError, StoreError
+from agent.errors import InvalidInput, ReverieError
 from agent.inputs import required
 from agent.learn import LearnReport
 from agent.memories import Export
@@ -206,9 +204,7 @@ class Agent:
     def repair_thread(self, thread_id: str) -> int:
         """Rebuild a thread's saved conversation from the log (after a damaged checkpoint); returns
         how many messages it now holds."""
-        thread = self.store.get_thread(thread_id)
-        with chatting.thread_lock(self, thread_id):
-            return chatting.settle(self, thread, force=True)
+        return chatting.repair(self, thread_id)
 
     # -- teaching and memories (agent.memories) ----------------------------------------------
 
@@ -326,14 +322,7 @@ class Agent:
     def prune(self, keep: int) -> list[str]:
         """Delete the weights of old versions (never the active one, its parent or the base).
         Waits up to ``db_timeout_s`` for a night that is writing a version to finish."""
-        if keep < 0:
-            raise InvalidInput("keep must be 0 or more")
-        self.ensure_base()
-        try:
-            with learning.learn_lock(self, timeout=self.settings.db_timeout_s):
-                return self.versions.prune(self.settings.model, keep)
-        except Timeout as exc:
-            raise StoreError("a learn is running on this home; prune once it is done") from exc
+        return learning.prune(self, keep)
 
     # -- learning (agent.learn) ----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
-from agent.errors import Interrupted, InvalidInput
+from agent.errors import Interrupted, InvalidInput, StoreError
 from agent.inputs import required
 from learners.training import NullProgress, Progress
 
@@ -85,6 +85,18 @@ def learn_lock(agent: Agent, timeout: float = -1) -> FileLock:
     locks = agent.settings.home / "locks"
     locks.mkdir(exist_ok=True)
     return FileLock(str(locks / "learn.lock"), timeout=timeout)
+
+
+def prune(agent: Agent, keep: int) -> list[str]:
+    """Delete old versions' weights, never while a night writes one (waits ``db_timeout_s``)."""
+    if keep < 0:
+        raise InvalidInput("keep must be 0 or more")
+    agent.ensure_base()
+    try:
+        with learn_lock(agent, timeout=agent.settings.db_timeout_s):
+            return agent.versions.prune(agent.settings.model, keep)
+    except Timeout as exc:
+        raise StoreError("a learn is running on this home; prune once it is done") from exc
 
 
 def recover(agent: Agent) -> list[int]:

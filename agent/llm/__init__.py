@@ -50,7 +50,7 @@ def resolve_model(spec: str, models_dir: Path) -> str | Path:
         from huggingface_hub import try_to_load_from_cache
 
         if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
-            raise ModelError(f"{spec} is neither a model folder nor in the local Hugging Face cache (offline)")
+            raise ModelError(f"{spec} is no model folder and not in the local Hugging Face cache (offline)")
     return spec
 
 

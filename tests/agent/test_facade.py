@@ -190,3 +190,13 @@ def test_teach_with_probes_validates_them_and_writes_nothing_on_error(tiny_agent
     assert tiny_agent.memories() == []
     experience = tiny_agent.teach("Teodor's dog is Pimento.", probes=[{"question": "Dog?", "answers": ["Pimento"]}])
     assert [(p.experience_id, p.origin) for p in tiny_agent.retention.probes()] == [(experience, "given")]
+
+
+def test_turn_locks_are_a_fixed_set_of_files_and_old_ones_are_cleared(tiny_agent, home):
+    locks = home / "locks"
+    locks.mkdir(parents=True)
+    (locks / "thread-0123456789ab.lock").write_text("")  # one file per thread, as earlier versions left them
+    for _ in range(3):
+        tiny_agent.chat("Hello")  # three threads
+    names = {p.name for p in locks.iterdir()} - {".striped", "learn.lock"}
+    assert names and all(n.startswith("thread-") and len(n) == len("thread-00.lock") for n in names)

@@ -139,3 +139,25 @@ def test_only_runs_the_one_step_it_names(open_bot):
     learned = bot.learn(only="selfparam")
     assert learned.cleaning is None and learned.new == [taught] and learned.version == "v1"
     assert len(bot.store.query("SELECT id FROM cleaning_runs")) == 1  # the second thumb waits for a night that cleans
+
+
+def test_a_stop_request_ends_the_night_at_its_next_step_and_changes_nothing_served(open_bot):
+    from agent.errors import Interrupted
+
+    bot = open_bot(gate={"min_efficacy": 0.0})
+    taught = bot.teach("My brother Teodor works in Port Halvik.")
+
+    class StopWhenTrainingStarts:  # what Ctrl-C does, at a known moment: the first training step
+        def phase(self, description, total=None):
+            return lambda units=1: bot.stopping.set() if description.startswith("training") else None
+
+        def note(self, text): ...
+
+    with pytest.raises(Interrupted, match="active version is unchanged"):
+        bot.learn(progress=StopWhenTrainingStarts())
+    [run] = bot.retention.runs()
+    assert (run.status, run.version, run.promoted) == ("interrupted", None, False) and run.finished_at
+    assert bot.active_model().id == "base" and bot.versions.list()[-1].id == "base"
+    bot.stopping.clear()
+    assert bot.learn().new == [taught]  # the stopped night's experience is still new
+

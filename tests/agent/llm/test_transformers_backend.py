@@ -117,3 +117,19 @@ def test_a_lora_version_loads_merged_and_rollback_restores_identical_outputs(tin
     assert not torch.allclose(backend.logits(prompt), base_logits)
     backend.reload(tiny_dir, "base")
     assert torch.equal(backend.logits(prompt), base_logits)  # rollback: bit-identical outputs
+
+
+def test_a_stop_request_ends_generation_within_a_token(tiny_backend):
+    import threading
+
+    from agent.errors import Interrupted
+
+    tiny_backend.stop = threading.Event()
+    try:
+        tiny_backend.stop.set()
+        with pytest.raises(Interrupted):
+            tiny_backend.generate([{"role": "user", "content": "Hello"}])
+        tiny_backend.stop.clear()
+        assert tiny_backend.generate([{"role": "user", "content": "Hello"}]).completion_tokens >= 1
+    finally:
+        tiny_backend.stop = None
