@@ -60,7 +60,10 @@ def inputs(tmp: Path) -> list[tuple[str, list[str], bytes | None]]:
                  ("memory forget N", ["memory", "forget", n], None), ("log -n N", ["log", "-n", n], None),
                  ("memory search -k N", ["memory", "search", "dog", "-k", n], None),
                  ("models prune --keep N", ["models", "prune", "--keep", n], None),
-                 ("judge consistency --k N", ["judge", "consistency", f("bad.jsonl"), "--k", n], None)]
+                 ("judge consistency --k N", ["judge", "consistency", f("bad.jsonl"), "--k", n], None),
+                 ("judge rank --k N", ["judge", "rank", "--instruction", "Which?", "a", "b", "c", "--k", n], None),
+                 ("judge code --samples N", ["judge", "code", "--problem", f("markup"), "--code", f("markup"),
+                                             "--samples", n], None)]
     for t in texts:
         rows += [("ask TEXT", ["ask", t], None), ("teach TEXT", ["teach", t], None),
                  ("ask --thread TEXT", ["ask", "hi", "--thread", t], None),

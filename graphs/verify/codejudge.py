@@ -59,6 +59,8 @@ def language_name(tag: str) -> str:
     return name
 
 
+MAX_SAMPLES = 16  # sampled runs of one judgement, at most (each is a full analysis)
+
 @dataclass(frozen=True)
 class CodeTask:
     """What is judged: ``code`` as an answer to ``problem`` (``language`` None: not stated)."""
@@ -273,8 +275,8 @@ def judge_code(backend: Backend, task: CodeTask, mode: Mode = "binary", config: 
     """Judge ``task.code`` against ``task.problem``; see the module docstring for the modes."""
     if mode not in _JUDGES:
         raise InvalidInput(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if config.samples < 1:
-        raise InvalidInput("samples must be at least 1")
+    if not 1 <= config.samples <= MAX_SAMPLES:
+        raise InvalidInput(f"samples must be between 1 and {MAX_SAMPLES}")
     clock = _Clock(config.budget_s)
     runs = [_JUDGES[mode](backend, task, config, i, clock) for i in range(config.samples)]
     valid = [r.score for r in runs if r.score is not None]

@@ -222,6 +222,14 @@ def check_items(items: Sequence[str]) -> list[str]:
     return cleaned
 
 
+def check_k(k: int, items: int) -> None:
+    """Before any comparison: s_tran(k) needs subsets of 3 or more, and no more than there are items."""
+    if k < 3:
+        raise InvalidInput("transitivity needs subsets of at least 3 items")
+    if k > max(items, 3):
+        raise InvalidInput(f"transitivity subsets of {k} need at least {k} items; there are {items}")
+
+
 def rank(backend: Backend, instruction: str, items: Sequence[str], *, negated_instruction: str | None = None,
          k: int = 3, true_order: Sequence[int] | None = None, comparator: Comparator | None = None,
          on_pair: Callable[[], None] | None = None) -> Ranking:
@@ -230,6 +238,7 @@ def rank(backend: Backend, instruction: str, items: Sequence[str], *, negated_in
     if not instruction.strip():
         raise InvalidInput("the instruction is empty")
     items = check_items(items)
+    check_k(k, len(items))
     comparator = comparator or Comparator(backend)
     negated = negated_instruction or prompts.negate(instruction)
     judged = SetJudgements.collect(comparator, instruction, items, negated, on_pair)
@@ -296,6 +305,7 @@ def check_sets(backend: Backend, sets: Sequence[ConsistencySet], k: int = 3,
                on_pair: Callable[[], None] | None = None) -> dict:
     """s_comm, s_neg, s_tran(k) (and agreement with true_order, when given) of the raw and the
     calibrated comparator, per set and averaged over the sets."""
+    check_k(k, max((len(s.items) for s in sets), default=0))
     comparator, per_set = Comparator(backend), []
     for one in sets:
         negated = one.negated_instruction or prompts.negate(one.instruction)
