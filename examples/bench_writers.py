@@ -32,6 +32,13 @@ RESULTS = ROOT / "examples" / "results" / "bench_writers.json"
 
 
 def writer(kind: str, home: str, model: str, rounds: int, turn_id: int, results) -> None:
+    try:
+        results.put(_write(kind, home, model, rounds, turn_id))
+    except BaseException as exc:  # a writer that cannot even start is a failure too, not a hang
+        results.put({"kind": kind, "done": [], "failed": [f"{type(exc).__name__}: {exc}"] * rounds, "latencies": [0.0]})
+
+
+def _write(kind: str, home: str, model: str, rounds: int, turn_id: int) -> dict:
     from agent import Agent, ReverieError
 
     done, failed, latencies = [], [], []
@@ -48,7 +55,7 @@ def writer(kind: str, home: str, model: str, rounds: int, turn_id: int, results)
             except ReverieError as exc:
                 failed.append(str(exc))
             latencies.append(time.perf_counter() - started)
-    results.put({"kind": kind, "done": done, "failed": failed, "latencies": latencies})
+    return {"kind": kind, "done": done, "failed": failed, "latencies": latencies}
 
 
 def trial(home: str, model: str, rounds: int, learning: bool, console: Console) -> dict:
@@ -62,10 +69,12 @@ def trial(home: str, model: str, rounds: int, learning: bool, console: Console) 
                                   "--set", "selfparam.epochs=3", "--set", "synthesis.samples=1", "learn"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(5)  # let it load and start writing pairs
-    results: multiprocessing.Queue = multiprocessing.Queue()
+    # Spawned, not forked: this process already runs torch threads, which a fork does not survive.
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
     kinds = ["chat", "teach", "feedback-a", "feedback-b"]
     started = time.perf_counter()
-    workers = [multiprocessing.Process(target=writer, args=(k, home, model, rounds, turn_id, results)) for k in kinds]
+    workers = [spawn.Process(target=writer, args=(k, home, model, rounds, turn_id, results)) for k in kinds]
     for w in workers:
         w.start()
     outcomes = [results.get(timeout=3600) for _ in workers]
