@@ -53,11 +53,12 @@ CHAT_TEXT: tuple[tuple[str, str], ...] = (
 
 
 def ask(backend: Backend, system_prompt: str | Sequence[str], questions: Sequence[str], *,
-        max_new_tokens: int = PROBE_TOKENS, batch_size: int = 16) -> list[str]:
+        max_new_tokens: int = PROBE_TOKENS, batch_size: int = 16, adapter: str | None = None) -> list[str]:
     """Greedy short answers, batched; one system prompt for all, or one per question (a benchmark's
-    in-context condition). The product always asks with the plain one: the weights alone."""
+    in-context condition). The product always asks with the plain one: the weights alone, with
+    ``adapter`` (an attached one, by name) merged or none."""
     systems = [system_prompt] * len(questions) if isinstance(system_prompt, str) else list(system_prompt)
-    options = GenerationOptions(max_new_tokens=max_new_tokens)
+    options = GenerationOptions(max_new_tokens=max_new_tokens, adapter=adapter)
     answers: list[str] = []
     for first in range(0, len(questions), batch_size):
         prompts = [
@@ -78,24 +79,26 @@ def polluted(answer: str, forbidden: Sequence[str]) -> bool:
     return contains(answer, forbidden)
 
 
-def chat_perplexity(backend: Backend, system_prompt: str, text: Sequence[tuple[str, str]] = CHAT_TEXT) -> float:
+def chat_perplexity(backend: Backend, system_prompt: str, text: Sequence[tuple[str, str]] = CHAT_TEXT,
+                    adapter: str | None = None) -> float:
     """Perplexity of the assistant turns of ``text``, each given its user turn, in chat format."""
     total, count = 0.0, 0
     for question, answer in text:
         prompt = backend.render([{"role": "system", "content": system_prompt}, {"role": "user", "content": question}])
-        scores = backend.score(prompt, answer)
+        scores = backend.score(prompt, answer, adapter) if adapter else backend.score(prompt, answer)
         total += scores.total
         count += len(scores.logprobs)
     return math.exp(-total / max(1, count))
 
 
-def general_ability(backend: Backend, system_prompt: str) -> dict[str, float]:
-    """General questions ("contains") and chat-text perplexity: what consolidation must not damage."""
-    answers = ask(backend, system_prompt, [q for q, _ in GENERAL_QUESTIONS])
+def general_ability(backend: Backend, system_prompt: str, adapter: str | None = None) -> dict[str, float]:
+    """General questions ("contains") and chat-text perplexity: what consolidation must not damage.
+    With ``adapter``, the model with that adapter merged: what a turn routed to it wrongly would get."""
+    answers = ask(backend, system_prompt, [q for q, _ in GENERAL_QUESTIONS], adapter=adapter)
     correct = [contains(a, golds) for a, (_, golds) in zip(answers, GENERAL_QUESTIONS)]
     return {
         "general_contains": round(sum(correct) / len(correct), 4),
-        "perplexity": round(chat_perplexity(backend, system_prompt), 3),
+        "perplexity": round(chat_perplexity(backend, system_prompt, adapter=adapter), 3),
     }
 
 

@@ -7,7 +7,7 @@ plain ``{"role": ..., "content": ...}`` dict, as in every chat template.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -26,6 +26,7 @@ class GenerationOptions:
     repetition_penalty: float = 1.0  # >1 also penalises tokens of the prompt, so recalled facts suffer
     seed: int | None = None  # makes sampled generation repeatable
     max_time_s: float | None = None  # stop generating after this long (a verifier's time budget)
+    adapter: str | None = None  # answer with this attached adapter (``Backend.attach``); None: without
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,11 @@ class Backend(Protocol):
         """Yield text deltas as they are decoded; the generator returns the full Generation."""
         ...
 
-    def score(self, prompt: str, continuation: str) -> TokenScores: ...
+    def score(self, prompt: str, continuation: str, adapter: str | None = None) -> TokenScores: ...
 
-    def logits(self, prompt: str, continuation: str = "") -> torch.Tensor:
-        """Float32 logits of shape (len(continuation tokens) + 1, vocab).
+    def logits(self, prompt: str, continuation: str = "", adapter: str | None = None) -> torch.Tensor:
+        """Float32 logits of shape (len(continuation tokens) + 1, vocab), with ``adapter`` merged
+        (an attached one, by name) or the plain weights.
 
         Row i is the distribution over continuation token i; the last row is the distribution
         over the token after the continuation (with an empty continuation: the next token).
@@ -107,4 +109,9 @@ class Backend(Protocol):
 
     def reload(self, path: Path, version: str) -> None:
         """Serve the weights in ``path`` from now on, without restarting the process."""
+        ...
+
+    def attach(self, adapters: Mapping[str, Path]) -> None:
+        """The adapters ``GenerationOptions.adapter`` may name from now on (name -> folder); the
+        version's library of frozen adapters (``memory.versions``)."""
         ...

@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 import warnings
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -18,6 +18,7 @@ from transformers.generation.streamers import BaseStreamer
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 from agent.errors import Interrupted, ModelError
+from agent.llm.adapters import AdapterSwitch
 from agent.llm.protocol import Generation, GenerationOptions, Message, TokenScores
 
 DEFAULT_OPTIONS = GenerationOptions()
@@ -152,6 +153,7 @@ class TransformersBackend:
         backend._dtype = next(model.parameters()).dtype
         window = getattr(model.config, "max_position_embeddings", None) or 2048
         backend.tokenizer, backend.model, backend.version, backend.path = tokenizer, model.eval(), version, None
+        backend._adapters = AdapterSwitch()
         backend.context_window = min(window, max_context) if max_context else window
         return backend
 
@@ -167,13 +169,24 @@ class TransformersBackend:
             tokenizer, model = load_pretrained(source, self._device, self._dtype)
         window = getattr(model.config, "max_position_embeddings", None) or 2048
         with self._swap:  # a turn in flight keeps the objects it already holds
-            self.tokenizer, self.model = tokenizer, model
+            self.tokenizer, self.model, self._adapters = tokenizer, model, AdapterSwitch()
             self.version = version
             self.path = Path(source) if Path(source).exists() else None
             self.context_window = min(window, self._max_context) if self._max_context else window
 
     def reload(self, path: Path, version: str) -> None:
+        if self.path is not None and Path(path) == self.path:  # a version over the same weights: its
+            self.version = version  # library differs, and ``attach`` says which adapters it has
+            return
         self._load(path, version)
+
+    def attach(self, adapters: Mapping[str, Path]) -> None:
+        self._adapters.attach(self.model, adapters)
+
+    def _with(self, adapter: str | None):
+        """The model, with ``adapter`` merged into it (or none)."""
+        self._adapters.use(self.model, adapter)
+        return self.model
 
     # -- text and tokens -----------------------------------------------------------------
 
@@ -241,7 +254,7 @@ class TransformersBackend:
         on_text: Callable[[str], None] | None = None,
         prefill: str = "",
     ) -> Generation:
-        model, ids = self.model, self._encode_chat(messages, prefill)
+        model, ids = self._with(options.adapter), self._encode_chat(messages, prefill)
         kwargs = self._generate_kwargs(options)
         if on_text is not None:
             kwargs["streamer"] = _TextCallback(self.tokenizer, on_text)
@@ -257,7 +270,7 @@ class TransformersBackend:
     ) -> list[Generation]:
         if not conversations:
             return []
-        model, tokenizer = self.model, self.tokenizer
+        model, tokenizer = self._with(options.adapter), self.tokenizer
         prompts = [self.render(c) + prefill for c in conversations]
         tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
         batch = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt").to(self._device)
@@ -303,14 +316,14 @@ class TransformersBackend:
         return prompt_ids, cont_ids
 
     @torch.inference_mode()
-    def logits(self, prompt: str, continuation: str = "") -> torch.Tensor:
+    def logits(self, prompt: str, continuation: str = "", adapter: str | None = None) -> torch.Tensor:
         prompt_ids, cont_ids = self._prompt_and_continuation_ids(prompt, continuation)
         ids = torch.tensor([prompt_ids + cont_ids], device=self._device)
-        out = self.model(input_ids=ids).logits[0]  # (T, V)
+        out = self._with(adapter)(input_ids=ids).logits[0]  # (T, V)
         return out[len(prompt_ids) - 1 :].float()  # (len(cont) + 1, V)
 
-    def score(self, prompt: str, continuation: str) -> TokenScores:
+    def score(self, prompt: str, continuation: str, adapter: str | None = None) -> TokenScores:
         _, cont_ids = self._prompt_and_continuation_ids(prompt, continuation)
-        logprobs = torch.log_softmax(self.logits(prompt, continuation)[:-1], dim=-1)  # (len(cont), V)
+        logprobs = torch.log_softmax(self.logits(prompt, continuation, adapter)[:-1], dim=-1)  # (len(cont), V)
         picked = logprobs.gather(1, torch.tensor(cont_ids, device=logprobs.device)[:, None])[:, 0]
         return TokenScores(cont_ids, picked.tolist())

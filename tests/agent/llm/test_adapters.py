@@ -1,0 +1,70 @@
+"""Adapters merged by name into a plain model answer exactly as peft's own LoRA modules do, and
+unmerging gives the plain weights back."""
+
+import pytest
+import torch
+
+from agent.errors import ModelError
+from agent.llm.protocol import GenerationOptions
+from agent.llm.transformers_backend import TransformersBackend
+
+
+def _planted_adapter(tiny_dir, folder, seed):
+    """A LoRA with random (non-zero) A and B, saved as peft saves one; returns its peft model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_dir))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft.named_parameters():
+            if "lora_" in name:
+                param.normal_(0, 0.2)
+    peft.save_pretrained(str(folder))
+    return peft.eval()
+
+
+@pytest.fixture
+def backend(tiny_dir):
+    return TransformersBackend(tiny_dir, device="cpu", dtype="float32")
+
+
+def test_a_merged_adapter_gives_peft_s_logits_and_unmerging_gives_the_base_back(backend, tiny_dir, tmp_path):
+    peft = _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
+    prompt = backend.render([{"role": "user", "content": "Where does Ines live?"}])
+    plain = backend.logits(prompt, "In Lisbon.")
+    backend.attach({"a": tmp_path / "a"})
+
+    merged = backend.logits(prompt, "In Lisbon.", adapter="a")
+    ids = torch.tensor([backend.encode(prompt) + backend.encode("In Lisbon.")])
+    with torch.no_grad():
+        expected = peft(input_ids=ids).logits[0, len(backend.encode(prompt)) - 1 :]
+    assert not torch.allclose(merged, plain, atol=1e-3)  # the adapter changes the model
+    assert torch.allclose(merged, expected, atol=1e-4)
+    assert torch.allclose(backend.logits(prompt, "In Lisbon."), plain, atol=1e-5)  # unmerged again
+
+
+def test_generation_follows_the_adapter_a_turn_names(backend, tiny_dir, tmp_path):
+    _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
+    _planted_adapter(tiny_dir, tmp_path / "b", seed=2)
+    backend.attach({"a": tmp_path / "a", "b": tmp_path / "b"})
+    messages = [{"role": "user", "content": "Hello"}]
+    greedy = lambda adapter: backend.generate(messages, GenerationOptions(max_new_tokens=6, adapter=adapter)).text  # noqa: E731
+    plain, a, b = greedy(None), greedy("a"), greedy("b")
+    assert len({plain, a, b}) == 3
+    assert (greedy("b"), greedy(None), greedy("a")) == (b, plain, a)  # any order of switches, same answers
+
+
+def test_an_unknown_or_detached_adapter_is_one_clear_error(backend, tiny_dir, tmp_path):
+    _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
+    prompt = backend.render([{"role": "user", "content": "Hi"}])
+    plain = backend.logits(prompt)
+    backend.attach({"a": tmp_path / "a"})
+    backend.generate([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2, adapter="a"))
+    assert backend._adapters.merged == "a"
+    backend.attach({})  # the version changed while "a" was merged: it is unmerged and gone
+    assert backend._adapters.merged is None
+    assert torch.allclose(backend.logits(prompt), plain, atol=1e-5)
+    with pytest.raises(ModelError, match="no adapter 'a' is attached"):
+        backend.generate([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2, adapter="a"))
