@@ -19,6 +19,18 @@ def required(value: Any, what: str) -> str:
     return value.strip()
 
 
+THREAD_ID_CHARS = 128
+
+
+def thread_id(value: Any) -> str:
+    """A thread id a client chooses: 1 to 128 printable characters, no spaces."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("empty thread id")
+    if len(value) > THREAD_ID_CHARS or not value.isprintable() or any(c.isspace() for c in value):
+        raise InvalidInput(f"bad thread id {value[:40]!r}: 1 to {THREAD_ID_CHARS} printable characters, no spaces")
+    return value
+
+
 def has_nul(value: Any) -> bool:
     """Whether any string inside ``value`` (a string, or lists and dicts of them) holds a NUL byte."""
     if isinstance(value, str):

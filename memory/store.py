@@ -88,17 +88,23 @@ class Store:
 
     # -- threads -------------------------------------------------------------------------
 
-    def create_thread(self, user: str) -> Thread:
-        thread = Thread(id=uuid.uuid4().hex[:12], user=user, created_at=now())
+    def create_thread(self, user: str, thread_id: str | None = None) -> Thread:
+        """A new thread, under ``thread_id`` when given (LangGraph's convention: a client names its
+        own thread). If another process created that id first, theirs is returned."""
+        thread = Thread(id=thread_id or uuid.uuid4().hex[:12], user=user, created_at=now())
         with self.transaction() as db:
-            db.execute("INSERT INTO threads VALUES (?, ?, ?)", (thread.id, thread.user, thread.created_at))
-        return thread
+            db.execute("INSERT OR IGNORE INTO threads VALUES (?, ?, ?)", (thread.id, thread.user, thread.created_at))
+        return self.get_thread(thread.id)
+
+    def find_thread(self, thread_id: str) -> Thread | None:
+        rows = self.query("SELECT * FROM threads WHERE id = ?", (thread_id,))
+        return Thread(**rows[0]) if rows else None
 
     def get_thread(self, thread_id: str) -> Thread:
-        rows = self.query("SELECT * FROM threads WHERE id = ?", (thread_id,))
-        if not rows:
+        thread = self.find_thread(thread_id)
+        if thread is None:
             raise NotFound(f"no thread {thread_id!r}; `reverie log` lists threads")
-        return Thread(**rows[0])
+        return thread
 
     def list_threads(self, user: str | None = None) -> list[Thread]:
         where, params = _where(user=user)

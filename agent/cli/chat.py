@@ -27,9 +27,9 @@ HELP = """/good            the last answer was good
 def ask(
     ctx: typer.Context,
     text: str = typer.Argument(..., help="The message."),
-    thread: str = typer.Option(None, "--thread", help="Continue this thread (default: a new one)."),
+    thread: str = typer.Option(None, "--thread", help="Continue this thread, or start one under this id (default: a new id)."),
     user: str = typer.Option("default", "--user", help="Who is asking; memories are per user."),
-    no_recall: bool = typer.Option(False, "--no-recall", help="Answer from the weights alone."),
+    no_recall: bool = typer.Option(False, "--no-recall", help="No memories in the prompt: the weights alone (with the adapter routed to)."),
     as_json: bool = typer.Option(False, "--json", help="Print the Reply as one JSON object."),
 ) -> None:
     """Ask one question and print the answer."""
@@ -45,7 +45,7 @@ def ask(
 @app.command()
 def chat(
     ctx: typer.Context,
-    thread: str = typer.Option(None, "--thread", help="Resume this thread."),
+    thread: str = typer.Option(None, "--thread", help="Resume this thread, or start one under this id."),
     user: str = typer.Option("default", "--user", help="Who is talking; memories are per user."),
     no_recall: bool = typer.Option(False, "--no-recall", help="Answer from the weights alone."),
 ) -> None:

@@ -38,12 +38,17 @@ def test_a_message_beyond_the_context_window_is_refused_and_writes_nothing(tiny_
     assert tiny_agent.threads() == [] and tiny_agent.log() == []
 
 
-def test_unknown_and_foreign_threads(tiny_agent):
-    with pytest.raises(NotFound, match="no thread 'nope'"):
-        tiny_agent.chat("hi", thread_id="nope")
-    reply = tiny_agent.chat("hi", user="ana")
+def test_a_new_thread_id_starts_that_thread_and_a_foreign_one_is_refused(tiny_agent):
+    first = tiny_agent.chat("hi", thread_id="ana-support-1", user="ana")
+    assert first.thread_id == "ana-support-1" and tiny_agent.store.get_thread("ana-support-1").user == "ana"
+    again = tiny_agent.chat("and again", thread_id="ana-support-1", user="ana")
+    assert [t.role for t in tiny_agent.log(thread_id=again.thread_id)] == ["user", "assistant"] * 2
     with pytest.raises(InvalidInput, match="belongs to user 'ana'"):
-        tiny_agent.chat("hi", thread_id=reply.thread_id, user="bob")
+        tiny_agent.chat("hi", thread_id="ana-support-1", user="bob")
+    for bad in ("", "two words", "x" * 129, "tab\there"):
+        with pytest.raises(InvalidInput, match="thread id"):
+            tiny_agent.chat("hi", thread_id=bad)
+    assert [t.id for t in tiny_agent.threads()] == ["ana-support-1"]
 
 
 def test_recall_uses_only_this_users_short_term_memories(tiny_agent):

@@ -10,7 +10,7 @@ import pytest
     [
         (["ask", "   "], 2, "empty message"),
         (["ask", "word " * 5000], 2, "message too long"),
-        (["ask", "hi", "--thread", "nope"], 3, "no thread 'nope'"),
+        (["ask", "hi", "--thread", "two words"], 2, "bad thread id 'two words'"),
         (["feedback", "99", "--up"], 3, "no turn 99"),
         (["feedback", "1", "--up", "--down"], 2, "give one of --up"),
         (["log", "--thread", "nope"], 3, "no thread"),
