@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from agent.errors import InvalidInput, ReverieError
 from agent.inputs import required
+from agent.inputs import thread_id as checked_thread_id
 from memory.db import store_error
 from memory.records import NewTurn, Thread
 
@@ -37,6 +38,7 @@ class Reply(BaseModel):
     user: str
     text: str
     model_version: str
+    adapter: str | None = None  # the version's frozen adapter that answered (chosen by the message); None: none
     verdicts: list[dict[str, Any]]  # from the verify step (CodeJudge, consistency); empty when nothing was checked
     memories: list[dict[str, Any]]  # what recall put into the prompt: kind, id, text, score
     latency_s: float
@@ -71,13 +73,17 @@ def prepare(agent: Agent, text: str, thread_id: str | None, user: str, recall: b
     from graphs.prompt import check_fits
 
     text, user = required(text, "message"), required(user, "user")
-    thread = agent.store.get_thread(thread_id) if thread_id is not None else None
+    # A thread id never seen starts a thread under that id (LangGraph's convention); only an id
+    # that belongs to another user is refused.
+    thread = agent.store.find_thread(checked_thread_id(thread_id)) if thread_id is not None else None
     if thread is not None and thread.user != user:
         raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
     context = chat_context(agent)
     check_fits(context.backend.count_chat_tokens, context.system_prompt, text, context.prompt_budget)
     graph = agent.graph  # open the checkpointer before the thread exists, so its errors write nothing
-    thread = thread or agent.store.create_thread(user)
+    thread = thread or agent.store.create_thread(user, thread_id)
+    if thread.user != user:  # another process created the same id a moment ago, for someone else
+        raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
     state_in = {
         "messages": [{"role": "user", "content": text}],
         "user": user,
@@ -85,6 +91,7 @@ def prepare(agent: Agent, text: str, thread_id: str | None, user: str, recall: b
         "started_at": time.time(),
         # Per-turn keys start empty: the checkpoint still holds the previous turn's values.
         "memories": [],
+        "adapter": None,
         "verdicts": [],
         "turn_ids": {},
     }
@@ -94,6 +101,7 @@ def prepare(agent: Agent, text: str, thread_id: str | None, user: str, recall: b
 def run(agent: Agent, turn: PendingTurn) -> Reply:
     """Run a prepared turn on the calling thread (the model thread) and return its reply."""
     agent.sync_version()
+    turn.context.library = agent.library  # the version served now, which sync_version may just have changed
     config = {"configurable": {"thread_id": turn.thread.id}}
     final: dict = {}
     with thread_lock(agent, turn.thread.id):
@@ -118,6 +126,7 @@ def run(agent: Agent, turn: PendingTurn) -> Reply:
         user=turn.thread.user,
         text=reply["text"],
         model_version=reply["model_version"],
+        adapter=reply.get("adapter"),
         verdicts=final["verdicts"],
         memories=final["memories"],
         latency_s=round(time.time() - turn.state_in["started_at"], 4),
@@ -234,6 +243,7 @@ def chat_context(agent: Agent):
         options=generation_options(s),
         recall_k=s.recall_k,
         recall_min_score=s.recall_min_score,
+        route_min_score=s.route_min_score,
         retention=agent.retention,  # one per agent: it caches what each version holds
         verifiers=_verifiers(s),
     )

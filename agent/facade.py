@@ -35,7 +35,7 @@ from agent.chat import Reply, ReplyStream
 from agent.errors import InvalidInput, ReverieError
 from agent.inputs import required
 from agent.learn import LearnReport
-from agent.memories import Export
+from agent.memories import Export, Forgotten
 from agent.settings import Settings, load_settings
 from learners.training import Progress
 from memory.db import store_error
@@ -56,6 +56,7 @@ class Agent:
         self.versions = Versions(self.store, settings.home / "versions")
         self.retention = Retention(self.store)
         self._backend = None
+        self.library: list = []  # the served version's frozen adapters (memory.records.Adapter)
         self._graph = None
         self._graph_lock = threading.Lock()
         self._model_thread_id: int | None = None
@@ -148,10 +149,17 @@ class Agent:
                 self.versions.forget_base(active.id)
             raise
         self._backend.stop = self.stopping
+        self._attach(active)
 
     def _weights_of(self, version: ModelVersion):
-        """Where a version's weights are; the base is resolved afresh (models_dir may have moved)."""
-        return version.path if version.parent else self.ensure_base()
+        """Where a version's weights load from: a pre-0.2 version's own folder, else the base,
+        resolved afresh (models_dir may have moved)."""
+        return self.versions.weights(version) or self.ensure_base()
+
+    def _attach(self, version: ModelVersion) -> None:
+        """Give the backend the version's library, by adapter name."""
+        self.library = self.versions.library(version)
+        self._backend.attach({a.name: a.path for a in self.library})
 
     def ensure_base(self):
         """Register the configured base model as the root of its version line; returns its source."""
@@ -166,6 +174,7 @@ class Agent:
         active = self.versions.active(self.settings.model)
         if self._backend is not None and active.id != self._backend.version:
             self._backend.reload(self._weights_of(active), active.id)
+            self._attach(active)
 
     @property
     def graph(self):
@@ -231,9 +240,10 @@ class Agent:
         return self.on_model_thread(self.store.search, required(query, "query"), user=user, k=k, kinds=kinds,
                                     statuses=None)
 
-    def forget(self, experience_id: int) -> Experience:
-        """Never recall (or learn from) this experience again; its row stays for the audit trail."""
-        return self.store.set_experience_status(experience_id, "forgotten")
+    def forget(self, experience_id: int) -> Forgotten:
+        """Never recall or learn from this experience again, and take it out of the weights (a new
+        version without the adapter that held it); its row stays for the audit trail."""
+        return remembering.forget(self, experience_id)
 
     def reindex(self) -> int:
         """Rebuild episodic memory from the log; returns how many entries it holds."""

@@ -4,6 +4,7 @@ and the report a person reads."""
 
 from __future__ import annotations
 
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
@@ -32,14 +33,15 @@ class LearnReport(BaseModel):
     extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
     new: list[int] = []
     deferred: list[int] = []  # new experiences past learn.max_new, left for a later night
-    rehearsed: list[int] = []
     synthesis: dict[str, Any] = {}  # per experience: yield, probes set aside, pairs written
-    target_set: dict[str, int] | None = None  # sentences by kind: new, rehearsed, replay
+    target_set: dict[str, int] | None = None  # sentences by kind (new, replay) and adapters trained
     training: dict[str, Any] | None = None
-    figures: dict[str, Any] | None = None  # the candidate: efficacy, retention, pollution, general ability
+    figures: dict[str, Any] | None = None  # the candidate: efficacy, retention, pollution, general ability,
+    # and per new adapter ("candidate.<k>"): its experiences, efficacy, general ability
     current: dict[str, Any] | None = None  # the version it started from, for comparison
     passed: bool | None = None
     reasons: list[str] = []  # why the gate refused, one line per failed check
+    kept: list[str] = []  # tonight's adapters the gate kept (the version names them "<version>.<k>")
     version: str | None = None
     promoted: bool = False
     consolidated: list[int] = []
@@ -114,6 +116,8 @@ def recover(agent: Agent) -> list[int]:
 def _recover(agent: Agent) -> list[int]:
     finished = agent.retention.reconcile()
     agent.versions.clear_debris()
+    for scratch in (agent.settings.home / "cache").glob("night-*"):  # a dead night's trained adapters
+        shutil.rmtree(scratch, ignore_errors=True)
     return finished
 
 
@@ -131,7 +135,8 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
             active=agent.versions.active(s.model), load_base=lambda: _load_weights(agent, base_source),
             make_backend=lambda tokenizer, model, version: _backend_over(agent, tokenizer, model, version),
             user=user, system_prompt=s.system_prompt, learn=s.learn, selfparam=s.selfparam, synthesis=s.synthesis,
-            thresholds=s.gate, cache=s.home / "cache", generator=_generator(agent) if "selfparam" in steps else None,
+            thresholds=s.gate, cache=s.home / "cache", route_min_score=s.route_min_score,
+            generator=_generator(agent) if "selfparam" in steps else None,
             committee=committee(agent) if cleaning else None, clean_method=s.clean_method,
             consolidate="selfparam" in steps, keep_versions=s.keep_versions, dry_run=dry_run, progress=progress,
         )

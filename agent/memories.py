@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from filelock import Timeout
 from pydantic import BaseModel
 
-from agent.errors import InvalidInput
+from agent.errors import InvalidInput, StoreError
 from agent.inputs import experience, required
 from agent.inputs import probes as checked_probes
 from memory.records import Experience, Feedback, Thread, Turn
@@ -25,6 +26,43 @@ class Export(BaseModel):
     threads: list[Thread]
     turns: list[Turn]
     feedback: list[Feedback]
+
+
+class Forgotten(BaseModel):
+    """What `memory forget` did, as it returns it and `memory forget --json` prints it."""
+
+    experience: Experience  # now "forgotten": never recalled or learned from again
+    version: str | None = None  # the version made without it, now served (None: no adapter held it)
+    dropped: list[str] = []  # the adapters that held it, no longer served
+    relearn: list[int] = []  # their other experiences: recalled until the next night learns them again
+
+
+def forget(agent: Agent, experience_id: int) -> Forgotten:
+    """Forget an experience: out of recall at once, and out of the weights by a new version whose
+    library lacks the adapter that held it (promoted, with the provenance in its manifest)."""
+    from agent.learn import learn_lock
+
+    experience = agent.store.set_experience_status(experience_id, "forgotten")
+    model = agent.settings.model
+    if not agent.versions.list(model):  # nothing was ever learned on this model
+        return Forgotten(experience=experience)
+    try:
+        with learn_lock(agent, timeout=agent.settings.db_timeout_s):
+            version = agent.versions.without(agent.versions.active(model), experience_id)
+            if version is None:
+                return Forgotten(experience=experience)
+            agent.versions.promote(version.id, reason=f"forget experience {experience_id}")
+            for other in version.manifest["relearn"]:
+                if agent.store.get_experience(other).status == "consolidated":
+                    agent.store.set_experience_status(other, "short_term")  # recalled again meanwhile
+    except Timeout as exc:
+        raise StoreError(f"experience {experience_id} is forgotten by recall, but a learn is running on this "
+                         "home: run `reverie memory forget` again once it is done to take it out of the "
+                         "weights") from exc
+    if agent._backend is not None:
+        agent.on_model_thread(agent.sync_version)
+    return Forgotten(experience=agent.store.get_experience(experience_id), version=version.id,
+                     dropped=version.manifest["dropped"], relearn=version.manifest["relearn"])
 
 
 def teach(agent: Agent, texts: list[str], user: str, probes: list[list[dict]] | None) -> list[int]:

@@ -54,7 +54,7 @@ class LearnSettings(BaseModel):
 
     clean_feedback: bool = Field(True, description="clean new feedback at the start of every learn")
     max_new: int = Field(20, ge=1, description="new experiences learned per night at most, oldest first")
-    rehearse: int = Field(0, ge=0, description="earlier experiences trained again per night, weakest first")
+    adapter_size: int = Field(2, ge=1, description="experiences per frozen adapter (what one 135M adapter holds)")
     replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
     probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
     extract_turns: bool = Field(True, description="also learn informative statements from chats")
@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     recall: bool = Field(True, description="put the user's short-term memories into the prompt")
     recall_k: int = Field(4, ge=1, le=32, description="memories recalled per turn, at most")
     recall_min_score: float = Field(0.3, ge=-1.0, le=1.0, description="cosine similarity a memory needs")
+    route_min_score: float = Field(0.35, ge=-1.0, le=1.0, description="cosine similarity to a consolidated "
+                                   "experience a message needs to be answered with the adapter holding it")
 
     # Verifying replies (graphs/verify)
     verify_code: Literal["off", "binary", "graded"] = Field("binary", description="CodeJudge on replies with code")
@@ -161,6 +163,10 @@ DEPRECATED = {
     "gate_general_tolerance": "gate.general_tolerance",
     "gate_perplexity_tolerance": "gate.perplexity_tolerance",
 }
+# Settings that no longer mean anything, and why; accepted with a one-line note, then ignored.
+RETIRED = {
+    "learn.rehearse": "a night's adapters are frozen once promoted, so nothing is trained again",
+}
 _warned: set[str] = set()
 
 
@@ -214,7 +220,7 @@ def read_environment() -> dict[str, Any]:
     """``REVERIE_<KEY>`` for every setting (``REVERIE_SELFPARAM__LR`` for a section's), and the
     deprecated flat names; lists are JSON (``REVERIE_CLEAN_COMMITTEE='["codejudge"]'``)."""
     found = {}
-    for key in [*leaves(), *DEPRECATED]:
+    for key in [*leaves(), *DEPRECATED, *RETIRED]:
         name = env_name(key)
         if name in os.environ:
             found[key] = os.environ[name]
@@ -250,6 +256,11 @@ def _flatten(values: dict[str, Any], where: str) -> dict[str, Any]:
                 _warned.add(key)
                 log.warning("reverie: setting %r is deprecated; use %r (the old name goes in 0.3)", key, DEPRECATED[key])
             key = DEPRECATED[key]
+        if key in RETIRED:
+            if key not in _warned:
+                _warned.add(key)
+                log.warning("reverie: setting %r is ignored since 0.2: %s", key, RETIRED[key])
+            continue
         if key not in known:
             raise ConfigError(f"unknown setting {key!r}" + ("" if where == "a flag" else f" in {where}"))
         if isinstance(value, str) and typing.get_origin(known[key].annotation) is list:

@@ -2,6 +2,10 @@
 
     START -> recall -> respond -> verify -> log -> END
 
+``recall`` also routes the turn: it picks the served version's frozen adapter that holds the
+experience the message is about, if one of the user's does (``graphs.routing``), and ``respond``
+answers with that adapter merged. Routing works with recall off too: it is how the weights answer.
+
 The checkpointer keeps each thread's messages, so a conversation continues in a new process;
 the experience log (``memory.Store``) keeps every turn for people and for the nightly learners.
 Run dependencies (store, backend, settings, verifiers) travel in the LangGraph runtime context,
@@ -18,7 +22,7 @@ import operator
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -30,7 +34,8 @@ from langgraph.runtime import Runtime
 from agent.errors import StoreError
 from agent.llm.protocol import Backend, GenerationOptions, Message
 from graphs.prompt import turn_prompt
-from memory.records import NewTurn
+from graphs.routing import LIVE, choose
+from memory.records import Adapter, NewTurn
 from memory.retention import Retention
 from memory.store import Store
 
@@ -43,8 +48,9 @@ class ChatState(TypedDict, total=False):
     recall       whether this turn may recall memories
     started_at   wall-clock time the turn began (for its latency)
     memories     recalled memories: [{"kind", "id", "text", "score"}], most similar first
-    reply        {"text", "model_version", "prompt_tokens", "completion_tokens", "finish_reason",
-                 "dropped_messages"} of the assistant's answer
+    adapter      the served version's adapter that answers this turn (None: the plain weights)
+    reply        {"text", "model_version", "adapter", "prompt_tokens", "completion_tokens",
+                 "finish_reason", "dropped_messages"} of the assistant's answer
     verdicts     what the verifiers said about the reply (graphs/verify); a verifier may also
                  replace ``reply`` (a revised answer), which is why the assistant's message joins
                  ``messages`` only in ``log``
@@ -56,6 +62,7 @@ class ChatState(TypedDict, total=False):
     recall: bool
     started_at: float
     memories: list[dict[str, Any]]
+    adapter: str | None
     reply: dict[str, Any]
     verdicts: list[dict[str, Any]]
     turn_ids: dict[str, int]
@@ -82,6 +89,8 @@ class ChatContext:
     options: GenerationOptions
     recall_k: int = 4
     recall_min_score: float = 0.3
+    route_min_score: float = 0.35
+    library: Sequence[Adapter] = ()  # the served version's frozen adapters (memory.versions)
     on_text: Callable[[str], None] | None = None  # receives the reply's text as it is generated
     on_status: Callable[[str], None] | None = None  # hears what a verifier is doing (it may take a while)
     retention: Retention | None = None  # what the served weights hold; default: read from ``store``
@@ -100,27 +109,34 @@ class ChatContext:
 
 
 def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
-    ctx = runtime.context
-    if not state.get("recall", True):
-        return {"memories": []}
-    # Retention-aware: skip only the experiences the served weights answer (their latest probes
-    # all pass); any other one, consolidated or not, is recalled, so no answer is ever lost.
+    ctx, user = runtime.context, state["user"]
+    recalling, routing = state.get("recall", True), any(a.user == user for a in ctx.library)
+    if not recalling and not routing:
+        return {"memories": [], "adapter": None}
     held = ctx.retention.held_by(ctx.backend.version)
-    hits = ctx.store.search(
-        state["messages"][-1]["content"], user=state["user"], k=ctx.recall_k + min(len(held), 16),
-        statuses=("short_term", "consolidated"), min_score=ctx.recall_min_score,
-    )
-    hits = [h for h in hits if not (h.kind == "experience" and h.id in held)][: ctx.recall_k]
-    return {"memories": [{"kind": h.kind, "id": h.id, "text": h.text, "score": round(h.score, 4)} for h in hits]}
+    hits = ctx.store.search(state["messages"][-1]["content"], user=user, k=ctx.recall_k + min(len(held), 16),
+                            statuses=LIVE, min_score=-1.0 if routing else ctx.recall_min_score)
+    route = choose(hits, ctx.library, user, ctx.route_min_score)
+    # Retention-aware: skip only experiences the weights answering this turn hold (their latest
+    # probes all pass): those of the chosen adapter, or all held ones for a pre-0.2 version whose
+    # one adapter is always merged. Any other one is recalled, so no answer is ever lost.
+    chosen = next((a for a in ctx.library if a.name == route.adapter), None)
+    answered = held & set(chosen.experiences) if chosen else (set() if ctx.library else held)
+    memories = [h for h in hits if h.score >= ctx.recall_min_score
+                and not (h.kind == "experience" and h.id in answered)][: ctx.recall_k] if recalling else []
+    return {"memories": [{"kind": h.kind, "id": h.id, "text": h.text, "score": round(h.score, 4)} for h in memories],
+            "adapter": route.adapter}
 
 
 def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, backend = runtime.context, runtime.context.backend
     prompt, dropped = turn_prompt(state, ctx)
-    generation = backend.generate(prompt, ctx.options, on_text=ctx.on_text)
+    adapter = state.get("adapter")
+    generation = backend.generate(prompt, replace(ctx.options, adapter=adapter), on_text=ctx.on_text)
     reply = {
         "text": generation.text,
         "model_version": backend.version,
+        "adapter": adapter,
         "prompt_tokens": generation.prompt_tokens,
         "completion_tokens": generation.completion_tokens,
         "finish_reason": generation.finish_reason,

@@ -10,19 +10,23 @@ keep the result only if it is better.
             (cleaning off, a dry run, or ``learn --only selfparam``)
   --------  ``learn --only clean`` ends here
   extract   informative user turns of the day become experiences (source "extracted")
-  select    new experiences (in no promoted version yet), oldest first up to a night's cap, and
-            earlier ones to rehearse, weakest first; nothing new ends the night
+  select    the user's new experiences (in no adapter of the active version), oldest first up to
+            a night's cap; nothing new ends the night
   prepare   fresh base weights; probes set aside per new experience (never trained on); the
-            model's own QA pairs for the rest (``learners.synthesis``); replay text. A dry run
-            ends here, having written nothing
-  train     SELF-PARAM (``learners.selfparam``) on new + rehearsed + replay, continuing the
-            active version's LoRA adapter: versions are cumulative adapters on one fixed base,
-            and the teacher is always the base with the experience in its prompt
-  evaluate  probes on the candidate, with no recall: efficacy (new), retention (earlier),
-            near-miss pollution, general ability; the active version's figures beside them
-  gate      promote only if efficacy reaches its threshold and nothing regresses too far
-  record    an immutable version with its manifest (refused ones too, for the audit trail),
-            probe results, promote, experience statuses, prune
+            model's own QA pairs for the rest (``learners.synthesis``); replay text; the new
+            experiences split into groups of ``learn.adapter_size``, one target set each. A dry
+            run ends here, having written nothing
+  train     SELF-PARAM (``learners.selfparam``): one fresh LoRA adapter per group, from the base;
+            the teacher is the base with the experience in its prompt. Earlier nights' adapters
+            are never touched: knowledge accumulates because nothing overwrites it
+  evaluate  probes with no recall, each question routed as a chat turn would be
+            (``graphs.routing``) over the active version's library plus tonight's adapters:
+            efficacy (new), retention (earlier), near-miss pollution; and general ability with
+            each new adapter merged (what a wrongly routed turn would get)
+  gate      keep each new adapter that reaches its efficacy without hurting general ability;
+            promote if one is kept and retention did not fall beyond its tolerance
+  record    an immutable version whose library is the active one's plus the kept adapters (refused
+            ones too, for the audit trail), probe results, promote, experience statuses, prune
 
 Nodes are plain functions over ``NightState`` that return only the keys they changed; the data
 goes through the store (``memory``), the algorithms are ``learners``. The state holds what a
@@ -33,6 +37,7 @@ context), never in the state.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,11 +52,12 @@ from graphs.cleaning import pending
 from graphs.committee import Committee
 from graphs.extraction import is_informative
 from graphs.prompt import system_message
+from graphs.routing import route
 from learners import evaluate as ev
 from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train
 from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
 from learners.training import NullProgress, Progress
-from memory.records import ModelVersion
+from memory.records import Adapter, ModelVersion
 from memory.retention import Retention
 from memory.store import Store
 from memory.versions import Versions
@@ -63,7 +69,6 @@ class NightState(TypedDict, total=False):
     extracted: list[dict]  # [{"turn_id", "text", "experience_id"}]
     new: list[int]  # experiences learned tonight
     deferred: list[int]  # new ones past the night's cap: a later night learns them (recall answers them meanwhile)
-    rehearsed: list[int]  # earlier experiences trained on again
     stop: str | None  # why the night ended early
     synthesis: dict  # per new experience: the yield report and the probes set aside
     target_set: dict  # sentences by kind
@@ -72,6 +77,7 @@ class NightState(TypedDict, total=False):
     current: dict  # the active version's figures, for the gate
     passed: bool
     reasons: list[str]
+    kept: list[str]  # tonight's adapters the gate kept
     version: str | None
     promoted: bool
     consolidated: list[int]  # experiences whose probes all pass on the promoted version
@@ -83,7 +89,7 @@ class NightKnobs(Protocol):
     """What a night does around its learners (the ``[learn]`` settings section)."""
 
     max_new: int  # new experiences learned per night at most, oldest first
-    rehearse: int  # earlier experiences trained again, weakest first
+    adapter_size: int  # experiences per adapter
     replay: int  # replay sentences, at least
     probes: int  # probe questions set aside per experience
     extract_turns: bool  # also learn informative statements from chats
@@ -96,8 +102,11 @@ class Workbench:
     tokenizer: Any = None
     model: Any = None  # the base, then (after train) the PeftModel candidate
     base: Any = None  # a backend over the base weights, before any adapter is attached
-    target: list = field(default_factory=list)  # TargetSentence rows
-    probe_rows: list = field(default_factory=list)  # (probe_id, answer, contains, f1) on the candidate
+    groups: list[list[int]] = field(default_factory=list)  # the new experiences, one adapter each
+    targets: list[list] = field(default_factory=list)  # TargetSentence rows, one list per group
+    scratch: Path | None = None  # the trained adapters, until record copies the kept ones
+    candidates: list[Adapter] = field(default_factory=list)  # tonight's adapters, named "candidate.<k>"
+    probe_rows: dict = field(default_factory=dict)  # experience id -> [(probe_id, answer, contains, f1)]
     run_id: int | None = None  # the learn run, from the moment the night starts work that writes
 
 
@@ -121,6 +130,7 @@ class NightContext:
     generator: Any = None  # a separate question-writing backend, if configured
     committee: Committee | None = None  # cleans the day's feedback first; None: no cleaning tonight
     clean_method: str = "sac"
+    route_min_score: float = 0.35  # as chat turns route (settings.route_min_score)
     consolidate: bool = True  # False: the night only cleans (``learn --only clean``)
     dry_run: bool = False
     progress: Progress = field(default_factory=NullProgress)
@@ -168,18 +178,17 @@ def extract(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx = runtime.context
-    # "New" means not yet in a promoted version: a refused night's experiences come back as new.
-    trained = ctx.retention.trained_experiences(ctx.base_model, promoted_only=True)
-    live = [e for e in ctx.store.list_experiences(user=ctx.user, statuses=["short_term", "consolidated"])]
-    # Oldest first: a refused night's experiences come back on top of the new ones, and a night
-    # costs about its experience count times the learning time per experience, so the cap bounds it.
-    new = sorted(e.id for e in live if e.id not in trained)
-    scores = ctx.retention.latest_scores(ctx.active.id)
-    earlier = sorted((e.id for e in live if e.id in trained), key=lambda i: (scores.get(i, 0.0), i))
+    # "New" means in no adapter of the active version: a refused night's experiences, or those of
+    # an adapter a rollback left behind, come back as new.
+    held = {e for adapter in ctx.versions.library(ctx.active) for e in adapter.experiences}
+    live = ctx.store.list_experiences(user=ctx.user, statuses=["short_term", "consolidated"])
+    # Oldest first: a night costs about its experience count times the learning time per
+    # experience, so the cap bounds it, and what waits longest goes first.
+    new = sorted(e.id for e in live if e.id not in held)
     if not new and not (ctx.dry_run and state.get("extracted")):
-        return {"new": [], "rehearsed": [], "stop": "nothing new to consolidate"}
+        return {"new": [], "stop": "nothing new to consolidate"}
     cap = ctx.learn.max_new
-    return {"new": new[:cap], "deferred": new[cap:], "rehearsed": earlier[: ctx.learn.rehearse], "stop": None}
+    return {"new": new[:cap], "deferred": new[cap:], "stop": None}
 
 
 def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -225,80 +234,112 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
     if ctx.dry_run:
         return {"synthesis": report}
 
-    pairs.update(ctx.retention.pairs(state["rehearsed"]))
     replay = _replay(ctx, bench.base, base_id)
-    rows = [(e, texts[e], q, a) for e in list(state["new"]) + list(state["rehearsed"]) for q, a, _ in pairs[e]]
-    replay_count = max(ctx.learn.replay, len(rows) // 2) if rows else 0
-    rows += [(None, "", q, a) for q, a in replay[:replay_count]]
-    bench.target = target_set(bench.tokenizer, ctx.system_prompt, ctx.teacher_system, rows)
+    new, size = list(state["new"]), ctx.learn.adapter_size
+    bench.groups = [new[i : i + size] for i in range(0, len(new), size)]
+    counts = {"new": 0, "replay": 0, "adapters": len(bench.groups)}
+    for group in bench.groups:
+        rows = [(e, texts[e], q, a) for e in group for q, a, _ in pairs[e]]
+        replay_count = max(ctx.learn.replay, len(rows) // 2) if rows else 0
+        counts["new"], counts["replay"] = counts["new"] + len(rows), counts["replay"] + min(replay_count, len(replay))
+        rows += [(None, "", q, a) for q, a in replay[:replay_count]]
+        bench.targets.append(target_set(bench.tokenizer, ctx.system_prompt, ctx.teacher_system, rows))
     if ctx.retention.general(base_id) is None:
         ctx.progress.note("measuring the base model's general ability (once)")
         ctx.retention.set_general(base_id, ev.general_ability(bench.base, ctx.system_prompt))
-    counts = {"new": sum(1 for r in rows if r[0] in state["new"]),
-              "rehearsed": sum(1 for r in rows if r[0] in state["rehearsed"]),
-              "replay": sum(1 for r in rows if r[0] is None)}
     return {"synthesis": report, "target_set": counts}
 
 
 def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
+    """One fresh adapter per group, each from the plain base, saved to the night's scratch folder."""
     ctx, bench = runtime.context, runtime.context.bench
-    model = bench.model
-    if ctx.active.parent is not None:  # go on from the active version's adapter
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, ctx.active.path, is_trainable=True)
-        if ctx.retention.general(ctx.active.id) is None:
-            ctx.retention.set_general(
-                ctx.active.id, ev.general_ability(ctx.make_backend(bench.tokenizer, model, ctx.active.id), ctx.system_prompt))
-    result = train(model, bench.tokenizer, bench.target, ctx.selfparam, progress=ctx.progress)
-    bench.model = result.model
-    return {"training": result.summary()}
+    bench.scratch = ctx.cache / f"night-{bench.run_id}"
+    shutil.rmtree(bench.scratch, ignore_errors=True)
+    summaries = []
+    for k, (group, target) in enumerate(zip(bench.groups, bench.targets), start=1):
+        if len(bench.groups) > 1:
+            ctx.progress.note(f"adapter {k} of {len(bench.groups)}: experiences {', '.join(map(str, group))}")
+        result = train(bench.model, bench.tokenizer, target, ctx.selfparam, progress=ctx.progress)
+        folder = bench.scratch / str(k)
+        result.model.save_pretrained(str(folder))
+        bench.model = result.model.unload()  # the LoRA layers out, the base weights as they were
+        bench.candidates.append(Adapter(name=f"candidate.{k}", version="candidate", user=ctx.user,
+                                        experiences=group, path=str(folder)))
+        summaries.append(result.summary())
+    training = {"adapters": summaries, "seconds": round(sum(x.get("seconds", 0.0) for x in summaries), 2)}
+    return {"training": training}
 
 
 def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
     ctx, bench = runtime.context, runtime.context.bench
-    candidate = ctx.make_backend(bench.tokenizer, bench.model, "candidate")
-    trained = set(ctx.retention.trained_experiences(ctx.base_model, promoted_only=True)) | set(state["new"])
-    live = {e.id for e in ctx.store.list_experiences(statuses=["short_term", "consolidated"])}
-    probes = [p for p in ctx.retention.probes(sorted(trained & live))]
-    advance = ctx.progress.phase("evaluating", len(probes) + len(ev.GENERAL_QUESTIONS))
-    answers = ev.ask(candidate, ctx.system_prompt, [p.question for p in probes])
-    advance(len(probes))
+    backend = ctx.make_backend(bench.tokenizer, bench.model, "candidate")
+    library = ctx.versions.library(ctx.active) + bench.candidates
+    backend.attach({a.name: a.path for a in library})
+    owners = {e.id: e.user for e in ctx.store.list_experiences(statuses=["short_term", "consolidated"])}
+    held = {e for a in library for e in a.experiences if e in owners}
+    probes = ctx.retention.probes(sorted(held))
+    advance = ctx.progress.phase("evaluating", len(probes) + len(ev.GENERAL_QUESTIONS) * len(bench.candidates))
+
+    # Every probe is asked as a turn of its owner would be: routed by its question.
+    routes = [route(ctx.store, library, p.question, owners[p.experience_id], ctx.route_min_score).adapter
+              for p in probes]
+    answers: dict[int, str] = {}
+    for adapter in sorted(set(routes), key=str):
+        group = [p for p, r in zip(probes, routes) if r == adapter]
+        answers.update(zip((p.id for p in group), ev.ask(backend, ctx.system_prompt, [p.question for p in group],
+                                                          adapter=adapter)))
+        advance(len(group))
     forbidden: dict[int, list[str]] = {}
     for p in probes:
         if p.kind == "recall":
             forbidden.setdefault(p.experience_id, []).extend(p.answers)
-    by_group: dict[str, list[tuple[float, float]]] = {"new": [], "earlier": [], "near_miss": []}
-    bench.probe_rows = []
-    for probe, answer in zip(probes, answers):
+    bench.probe_rows = {}
+    for probe in probes:
+        answer = answers[probe.id]
         if probe.kind == "near_miss":
-            hit = float(ev.polluted(answer, forbidden.get(probe.experience_id, [])))
-            by_group["near_miss"].append((hit, 0.0))
-            bench.probe_rows.append((probe.id, answer, hit, 0.0))
-            continue
-        c, f1 = ev.score(answer, probe.answers)
-        by_group["new" if probe.experience_id in state["new"] else "earlier"].append((c, f1))
-        bench.probe_rows.append((probe.id, answer, c, f1))
-    general = ev.general_ability(candidate, ctx.system_prompt)
-    advance(len(ev.GENERAL_QUESTIONS))
+            row = (probe.id, answer, float(ev.polluted(answer, forbidden.get(probe.experience_id, []))), 0.0)
+        else:
+            row = (probe.id, answer, *ev.score(answer, probe.answers))
+        bench.probe_rows.setdefault(probe.experience_id, []).append((probe, row))
 
-    def mean(group: str, i: int) -> float | None:
-        values = [v[i] for v in by_group[group]]
+    def mean(experiences, kind: str, i: int) -> float | None:
+        values = [row[2 + i] for e in experiences for probe, row in bench.probe_rows.get(e, []) if probe.kind == kind]
         return round(sum(values) / len(values), 4) if values else None
 
-    figures = {"efficacy": mean("new", 0), "efficacy_f1": mean("new", 1), "retention": mean("earlier", 0),
-               "retention_f1": mean("earlier", 1), "pollution": mean("near_miss", 0), **general}
-    earlier = trained - set(state["new"])
+    adapters = {}
+    for adapter in bench.candidates:
+        general = ev.general_ability(backend, ctx.system_prompt, adapter=adapter.name)
+        advance(len(ev.GENERAL_QUESTIONS))
+        adapters[adapter.name] = {"experiences": adapter.experiences, "efficacy": mean(adapter.experiences, "recall", 0),
+                                  **general}
+    new, earlier = set(state["new"]), held - set(state["new"])
+    figures = {"efficacy": mean(new, "recall", 0), "efficacy_f1": mean(new, "recall", 1),
+               "retention": mean(earlier, "recall", 0), "retention_f1": mean(earlier, "recall", 1),
+               "pollution": mean(held, "near_miss", 0),
+               "general_contains": min(a["general_contains"] for a in adapters.values()),
+               "perplexity": max(a["perplexity"] for a in adapters.values()), "adapters": adapters}
     scores = ctx.retention.latest_scores(ctx.active.id)
     before = [scores[e] for e in earlier if e in scores]
-    current = {**(ctx.retention.general(ctx.active.id) or {}),
+    current = {**ctx.retention.general(_root(ctx).id),
                "retention": round(sum(before) / len(before), 4) if before else None}
     return {"figures": figures, "current": current}
 
 
 def gate(state: NightState, runtime: Runtime[NightContext]) -> dict:
-    passed, reasons = ev.gate(state["figures"], state["current"], runtime.context.thresholds)
-    return {"passed": passed, "reasons": reasons}
+    """Each new adapter on its own figures; then the night on what it does to earlier experiences."""
+    figures, current, thresholds = state["figures"], state["current"], runtime.context.thresholds
+    reasons, kept = [], []
+    for name, adapter in figures["adapters"].items():
+        passed, why = ev.gate(adapter, {**current, "retention": None}, thresholds)
+        if passed:
+            kept.append(name)
+        reasons += [f"{name} (experiences {', '.join(map(str, adapter['experiences']))}): {r}" for r in why]
+    _, why = ev.gate({**current, "retention": figures["retention"]}, current, thresholds)
+    reasons += why
+    if not kept and not reasons:
+        reasons.append("no adapter was trained")
+    passed = bool(kept) and not why
+    return {"passed": passed, "reasons": reasons, "kept": kept}
 
 
 def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -306,37 +347,47 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
     # What the run trained on is written only now, with the version it made: a night that stops
     # earlier leaves its experiences new (probes and pairs are kept and reused), never half-recorded.
     run_id = bench.run_id
+    kept = [a for a in bench.candidates if a.name in state["kept"]]
+    own = [{"version": None, "name": None, "folder": f"adapters/{k}", "user": a.user, "experiences": a.experiences}
+           for k, a in enumerate(kept, start=1)]
+    inherited = ctx.active.manifest.get("adapters", [])  # frozen: listed again, never copied or changed
     manifest = {
         "run_id": run_id,
         "user": ctx.user,
         "settings": {"selfparam": ctx.selfparam.model_dump(), "synthesis": ctx.synthesis.model_dump(),
-                     "thresholds": ctx.thresholds.model_dump(), "rehearse": ctx.learn.rehearse,
-                     "replay": ctx.learn.replay},
-        "experiences": {"new": state["new"], "rehearsed": state["rehearsed"]},
+                     "thresholds": ctx.thresholds.model_dump(), "adapter_size": ctx.learn.adapter_size,
+                     "replay": ctx.learn.replay, "route_min_score": ctx.route_min_score},
+        "experiences": {"new": state["new"], "kept": [e for a in kept for e in a.experiences]},
+        "adapters": inherited + own,
         "feedback": ctx.store.corrections_behind(state["new"]),
         "target_set": state["target_set"],
         "training": state["training"],
         "figures": state["figures"],
         "current": state["current"],
-        "gate": {"passed": state["passed"], "reasons": state["reasons"]},
+        "gate": {"passed": state["passed"], "reasons": state["reasons"], "kept": state["kept"]},
     }
 
     def write(folder: Path) -> None:
-        bench.model.save_pretrained(str(folder))
+        for k, adapter in enumerate(kept, start=1):
+            shutil.copytree(adapter.path, folder / "adapters" / str(k))
         with open(folder / "target_set.jsonl", "w", encoding="utf-8") as handle:
-            for s in bench.target:  # provenance: exactly what was trained on
-                handle.write(json.dumps({"experience_id": s.experience_id, "text": s.text}) + "\n")
+            for k, target in enumerate(bench.targets, start=1):  # provenance: exactly what was trained on
+                for s in target:
+                    handle.write(json.dumps({"group": k, "experience_id": s.experience_id, "text": s.text}) + "\n")
 
     version = ctx.versions.create(parent=ctx.active.id, learner="selfparam", manifest=manifest, write=write)
-    general = {k: state["figures"][k] for k in ("general_contains", "perplexity")}
-    ctx.retention.set_general(version.id, general)
-    ctx.retention.record_trained(run_id, {**{e: "rehearsed" for e in state["rehearsed"]},
-                                          **{e: "new" for e in state["new"]}})
-    ctx.retention.record_results(run_id, version.id, bench.probe_rows)
+    ctx.retention.set_general(version.id, {k: state["figures"][k] for k in ("general_contains", "perplexity")})
+    ctx.retention.record_trained(run_id, {e: "new" for e in manifest["experiences"]["kept"]})
+    # The version's results: earlier experiences, and tonight's whose adapter it kept. A dropped
+    # adapter's experiences get none, so the version never claims to hold them: recall answers them.
+    dropped = {e for a in bench.candidates if a.name not in state["kept"] for e in a.experiences}
+    ctx.retention.record_results(run_id, version.id, [row for e, rows in bench.probe_rows.items() if e not in dropped
+                                                      for _, row in rows])
     consolidated, relapsed = [], []
     if state["passed"]:
         ctx.versions.promote(version.id, reason=f"learn run {run_id}: gate passed")
         consolidated, relapsed = ctx.retention.settle_statuses(version.id)
+    shutil.rmtree(bench.scratch, ignore_errors=True)
     pruned = ctx.versions.prune(ctx.base_model, ctx.keep_versions)
     return {"run_id": run_id, "version": version.id, "promoted": state["passed"], "consolidated": consolidated,
             "relapsed": relapsed, "pruned": pruned}

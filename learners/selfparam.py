@@ -26,8 +26,12 @@ Departures from the paper, on purpose:
   3. The loss is averaged over sentence tokens instead of summed: a change of scale only.
   4. LoRA by default; the teacher is then the base with adapters disabled, so one copy of the
      weights serves both. Full fine-tuning keeps a frozen copy as the teacher.
-  5. Earlier experiences may be rehearsed on later nights (the caller puts their sentences back
-     into S): the log is our long-term store; the paper's no-extra-storage rule is about inference.
+  5. Sequential injection is not repeated training of one adapter: each call trains a fresh
+     adapter from the base on a few experiences, kept frozen, and a turn is answered with the one
+     holding what it is about (``graphs.routing``). On the 135M model one adapter holds only a
+     few facts side by side, so repeated injection into one adapter lost every earlier night
+     (README, "Knowledge that accumulates"). The router's index is extra storage at inference,
+     which the paper avoids; the prompt still never carries the experience.
 """
 
 from __future__ import annotations

@@ -87,6 +87,19 @@ class ModelVersion(Record):
     pruned_at: str | None = None  # its folder was deleted by the keep-policy
 
 
+class Adapter(Record):
+    """One frozen LoRA adapter of a version's library: what one user's night (or part of it) learned.
+
+    Adapters are written once by the version that made them and are never changed; later versions
+    list them again (by the version that holds their folder), so a night adds and never overwrites."""
+
+    name: str  # unique in the line: "<version>.<k>", also what a turn asks the backend for
+    version: str  # the version whose folder holds the weights
+    user: str  # whose experiences it holds: only that user's turns ever load it
+    experiences: list[int]
+    path: str  # its folder
+
+
 class VersionEvent(Record):
     id: int
     base_model: str

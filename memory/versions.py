@@ -4,6 +4,12 @@ A version is a folder ``HOME/versions/<id>/`` holding weights (a LoRA adapter or
 and ``manifest.json`` (parent, base model, learner and its settings, what it consumed, its
 evaluation figures and gate decision). Nothing in it changes after it is created.
 
+A version made by a night since 0.2 holds a *library*: the manifest's ``adapters`` lists every
+frozen LoRA adapter the version serves (``memory.records.Adapter``), those it inherits from its
+parent and those it made, whose folders are ``<its folder>/adapters/<k>``. A turn merges at most
+one of them, chosen by what it is about (``graphs.routing``). Older versions hold one cumulative
+adapter in their folder, merged into the base at load (``library`` is empty for them).
+
 Crash safety, step by step:
   - ``create`` writes into a staging folder, then renames it into place *inside* the SQLite
     transaction that records it. A crash before the rename leaves only staging debris; a crash
@@ -26,7 +32,7 @@ from typing import Any
 
 from agent.errors import InvalidInput, NotFound
 from memory.db import now
-from memory.records import ModelVersion, VersionEvent
+from memory.records import Adapter, ModelVersion, VersionEvent
 from memory.store import Store
 
 BASE = "base"
@@ -55,6 +61,21 @@ class Versions:
         """The version serving ``base_model``: the last promoted one, else the base itself."""
         rows = self.store.query("SELECT version FROM active_versions WHERE base_model = ?", (base_model,))
         return self.get(rows[0]["version"] if rows else _base_id(base_model, self))
+
+    def library(self, version: ModelVersion) -> list[Adapter]:
+        """The frozen adapters ``version`` serves (none for a base or a pre-0.2 cumulative version)."""
+        holders: dict[str, ModelVersion] = {}
+        adapters = []
+        for entry in version.manifest.get("adapters", []):
+            holder = holders.setdefault(entry["version"], self.get(entry["version"]))
+            adapters.append(Adapter(name=entry["name"], version=entry["version"], user=entry["user"],
+                                    experiences=entry["experiences"], path=str(Path(holder.path) / entry["folder"])))
+        return adapters
+
+    def weights(self, version: ModelVersion) -> str | None:
+        """The folder a version's own weights load from: a pre-0.2 cumulative adapter's, else None
+        (the base's weights, with the version's library attached)."""
+        return version.path if version.parent is not None and "adapters" not in version.manifest else None
 
     def history(self, base_model: str) -> list[VersionEvent]:
         rows = self.store.query("SELECT * FROM version_events WHERE base_model = ? ORDER BY id", (base_model,))
@@ -89,18 +110,23 @@ class Versions:
     def create(
         self, *, parent: str, learner: str, manifest: dict[str, Any], write: Callable[[Path], None]
     ) -> ModelVersion:
-        """Make a new version: ``write(folder)`` puts the weights there; nothing is activated."""
+        """Make a new version: ``write(folder)`` puts the weights there; nothing is activated.
+
+        Library entries of ``manifest["adapters"]`` whose ``version`` is None are the new version's
+        own: they get its id, and the name ``<id>.<k>`` from their folder ``adapters/<k>``."""
         source = self.get(parent)
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = self.folder / f".staging-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
             write(staging)
-            full = {"parent": parent, "base_model": source.base_model, "learner": learner, **manifest}
-            _write_synced(staging / MANIFEST, json.dumps(full, indent=2, sort_keys=True))
             with self.store.transaction() as db:
                 count = db.execute("SELECT COUNT(*) FROM model_versions WHERE parent IS NOT NULL").fetchone()[0]
                 version_id = f"v{count + 1}"
+                full = {"parent": parent, "base_model": source.base_model, "learner": learner, **manifest}
+                if "adapters" in full:
+                    full["adapters"] = [_owned(entry, version_id) for entry in full["adapters"]]
+                _write_synced(staging / MANIFEST, json.dumps(full, indent=2, sort_keys=True))
                 target = self.folder / version_id
                 stamp = now()
                 db.execute(
@@ -114,6 +140,20 @@ class Versions:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.get(version_id)
+
+    def without(self, version: ModelVersion, experience_id: int) -> ModelVersion | None:
+        """A new version serving ``version``'s library minus every adapter that holds the experience
+        (None when none does): how forgetting reaches the weights. The dropped adapters' other
+        experiences are in no adapter any more, so the next night learns them again, and until then
+        recall answers them. Nothing is activated."""
+        entries = version.manifest.get("adapters", [])
+        dropped = [e for e in entries if experience_id in e["experiences"]]
+        if not dropped:
+            return None
+        relearn = sorted({x for e in dropped for x in e["experiences"]} - {experience_id})
+        manifest = {"adapters": [e for e in entries if e not in dropped], "forgot": experience_id,
+                    "dropped": [e["name"] for e in dropped], "relearn": relearn}
+        return self.create(parent=version.id, learner="forget", manifest=manifest, write=lambda folder: None)
 
     def promote(self, version_id: str, reason: str | None = None) -> ModelVersion:
         return self._switch(version_id, "promote", reason)
@@ -152,10 +192,12 @@ class Versions:
         active = self.active(base_model)
         protected = {active.id, active.parent, _base_id(base_model, self)}
         candidates = [v for v in self.list(base_model) if v.parent is not None and not v.pruned_at]
-        newest = {v.id for v in candidates[-keep:]} if keep > 0 else set()
+        kept = protected | ({v.id for v in candidates[-keep:]} if keep > 0 else set())
+        # A kept version's library may live in older folders: those stay while it does.
+        kept |= {entry["version"] for v in candidates if v.id in kept for entry in v.manifest.get("adapters", [])}
         removed = []
         for version in candidates:
-            if version.id in protected or version.id in newest:
+            if version.id in kept:
                 continue
             with self.store.transaction() as db:
                 db.execute("UPDATE model_versions SET pruned_at = ? WHERE id = ?", (now(), version.id))
@@ -196,6 +238,12 @@ def _base_id(base_model: str, versions: Versions) -> str:
         return rows[0]["id"]
     others = versions.store.query("SELECT COUNT(*) AS n FROM model_versions WHERE parent IS NULL")[0]["n"]
     return BASE if others == 0 else f"{BASE}-{others + 1}"
+
+
+def _owned(entry: dict, version_id: str) -> dict:
+    if entry.get("version") is not None:
+        return entry
+    return {**entry, "version": version_id, "name": f"{version_id}.{Path(entry['folder']).name}"}
 
 
 def _version(row) -> ModelVersion:

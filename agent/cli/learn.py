@@ -55,7 +55,11 @@ def learn(
                        ("general_contains", "general questions"), ("perplexity", "chat perplexity")]:
         summary.add_row(label, _fmt(figures.get(key)), _fmt(current.get(key)))
     out.print(summary)
-    out.print(f"trained {len(report.new)} new + {len(report.rehearsed)} rehearsed experience(s) in "
+    for name, adapter in figures.get("adapters", {}).items():
+        verdict = "kept" if name in report.kept else "dropped"
+        out.print(f"{name}: experiences {', '.join(map(str, adapter['experiences']))}, efficacy "
+                  f"{_fmt(adapter['efficacy'])}, general {_fmt(adapter['general_contains'])}: {verdict}")
+    out.print(f"trained {len(report.new)} new experience(s) into {len(figures.get('adapters', {}))} adapter(s) in "
               f"{report.training['seconds']:.0f} s; whole run {report.seconds:.0f} s")
     if report.promoted:
         out.print(styled(f"promoted {report.version}", "green"), f"; consolidated: {report.consolidated or 'none yet'}",

@@ -96,15 +96,20 @@ def search(
 def forget(
     ctx: typer.Context,
     experience_id: int = typer.Argument(..., min=1, help="The experience id (see `reverie memory list`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the Experience."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was done: the experience, the new version."),
 ) -> None:
-    """Never recall or learn from an experience again (its record stays, marked forgotten)."""
+    """Never recall or learn from an experience again, and take it out of the weights (its record
+    stays, marked forgotten; the version served from now on lacks the adapter that held it)."""
     with open_agent(ctx) as bot:
-        experience = bot.forget(experience_id)
+        forgotten = bot.forget(experience_id)
     if as_json:
-        print_json(experience)
-    else:
-        err.print(f"forgot experience {experience.id}")
+        print_json(forgotten)
+        return
+    err.print(f"forgot experience {forgotten.experience.id}")
+    if forgotten.version:
+        err.print(f"now serving {forgotten.version}, without adapter {', '.join(forgotten.dropped)}"
+                  + (f"; experiences {', '.join(map(str, forgotten.relearn))} are recalled until the next "
+                     "night learns them again" if forgotten.relearn else ""))
 
 
 @memory_app.command()

@@ -85,6 +85,17 @@ def test_old_flat_keys_still_work_with_a_one_line_note(home, monkeypatch, caplog
     assert all("\n" not in n for n in notes)
 
 
+def test_a_retired_setting_is_accepted_and_ignored_with_a_note(home, monkeypatch, caplog):
+    home.mkdir()
+    (home / "reverie.toml").write_text("[learn]\nrehearse = 4\n")
+    monkeypatch.setenv("REVERIE_LEARN_REHEARSE", "2")
+    monkeypatch.setattr("agent.settings._warned", set())  # noted once per process: this test must see it
+    with caplog.at_level("WARNING", logger="reverie"):
+        settings = load_settings(learn={"max_new": 3})
+    assert settings.learn.max_new == 3 and not hasattr(settings.learn, "rehearse")
+    assert any("'learn.rehearse' is ignored since 0.2" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

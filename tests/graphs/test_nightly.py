@@ -39,14 +39,18 @@ def test_learn_makes_a_promoted_version_and_never_trains_on_probes(open_bot):
 
     extracted = [e for e in bot.memories() if e.source == "extracted"]
     assert [e.text for e in extracted] == ["My sister Ines moved to Lisbon in May."]
-    assert report.new == [given, extracted[0].id] and report.rehearsed == []
+    assert report.new == [given, extracted[0].id]
     assert report.version == "v1" and report.promoted and report.passed
     assert bot.backend.version == "v1"  # reloaded in place
     version = bot.model("v1")
-    assert version.manifest["gate"] == {"passed": True, "reasons": []}
-    assert version.manifest["experiences"] == {"new": report.new, "rehearsed": []}
+    assert version.manifest["gate"] == {"passed": True, "reasons": [], "kept": ["candidate.1"]}
+    assert version.manifest["experiences"] == {"new": report.new, "kept": report.new}
     assert set(version.manifest["figures"]) >= {"efficacy", "retention", "pollution", "general_contains", "perplexity"}
-    assert (Path(version.path) / "adapter_config.json").is_file()
+    # Its library: one frozen adapter holding both experiences (learn.adapter_size is 2), in its folder.
+    [adapter] = bot.versions.library(version)
+    assert (adapter.name, adapter.user, adapter.experiences) == ("v1.1", "default", report.new)
+    assert (Path(adapter.path) / "adapter_config.json").is_file() and adapter.path.startswith(version.path)
+    assert bot.library == [adapter]
 
     # Probes, given or written by the night, never appear in what was trained on.
     probes = bot.retention.probes()
@@ -68,9 +72,9 @@ def test_a_refused_version_is_recorded_and_the_active_one_kept(open_bot):
     bot.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
     report = bot.learn()
     assert not report.promoted and report.version == "v1"
-    assert report.reasons == ["efficacy 0.00 < 1.00"]
+    assert report.reasons == [f"candidate.1 (experiences {report.new[0]}): efficacy 0.00 < 1.00"]
     assert bot.active_model().id == "base" and bot.backend.version == "base"
-    assert bot.model("v1").manifest["gate"] == {"passed": False, "reasons": report.reasons}
+    assert bot.model("v1").manifest["gate"] == {"passed": False, "reasons": report.reasons, "kept": []}
     assert bot.retention.runs()[0].promoted is False
     # Refused: the experience stays short-term and is still recalled.
     assert {e.status for e in bot.memories()} == {"short_term"}
@@ -161,3 +165,66 @@ def test_a_stop_request_ends_the_night_at_its_next_step_and_changes_nothing_serv
     bot.stopping.clear()
     assert bot.learn().new == [taught]  # the stopped night's experience is still new
 
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).iterdir())}
+
+
+def test_a_later_night_adds_an_adapter_and_never_changes_an_earlier_one(open_bot):
+    bot = open_bot(gate={"min_efficacy": 0.0}, learn={"extract_turns": False})
+    first = bot.teach("My brother Teodor works in Port Halvik.")
+    assert bot.learn().promoted
+    [night1] = bot.library
+    before = _digest(night1.path)
+
+    second = bot.teach("My grandmother Ysolde plays the bandoneon.")
+    report = bot.learn()
+    assert report.new == [second] and report.promoted and report.version == "v2"
+    assert [(a.name, a.experiences) for a in bot.library] == [("v1.1", [first]), ("v2.1", [second])]
+    assert bot.library[0].path == night1.path and _digest(night1.path) == before  # listed again, untouched
+    # v1's folder holds an adapter v2 serves: pruning to one version keeps it.
+    assert bot.prune(keep=0) == [] and Path(night1.path).is_dir()
+    # Rolling back to v1 serves v1's library; the night-2 experience is new again.
+    bot.rollback()
+    bot.sync_version()
+    assert [a.name for a in bot.library] == ["v1.1"]
+    assert bot.learn(dry_run=True).new == [second]
+
+
+def test_one_user_s_adapter_never_answers_another_user(open_bot):
+    bot = open_bot(gate={"min_efficacy": 0.0}, learn={"extract_turns": False})
+    secret = "My bank PIN is 4821 and my secret project is called Bluefinch."
+    bot.teach(secret, user="alice")
+    assert bot.learn(user="alice").promoted
+    [adapter] = bot.library
+    assert adapter.user == "alice"
+    asked = "What is my bank PIN?"
+    assert bot.chat(asked, user="alice", recall=False).adapter == adapter.name  # routed, with recall off
+    bob = bot.chat(asked, user="bob", recall=False)
+    assert bob.adapter is None and bob.memories == []
+    bot.teach(secret, user="bob")  # even the same words taught by bob: his query finds his experience,
+    assert bot.chat(asked, user="bob").adapter is None  # which is in no adapter of his
+
+
+def test_forget_takes_an_experience_out_of_the_weights_as_a_new_version(open_bot):
+    bot = open_bot(gate={"min_efficacy": 0.0}, learn={"extract_turns": False})
+    secret = bot.teach("My bank PIN is 4821.", user="alice")
+    other = bot.teach("My cat Miso eats salmon on Sundays.", user="alice")
+    kept = bot.teach("My brother Teodor works in Port Halvik.", user="alice")
+    bot.learn(user="alice", dry_run=False)
+    assert [a.experiences for a in bot.library] == [[secret, other], [kept]]
+    assert bot.chat("What is my bank PIN?", user="alice", recall=False).adapter == "v1.1"
+
+    forgotten = bot.forget(secret)
+    assert (forgotten.version, forgotten.dropped, forgotten.relearn) == ("v2", ["v1.1"], [other])
+    v2 = bot.model("v2")
+    assert v2.learner == "forget" and v2.parent == "v1" and v2.manifest["forgot"] == secret
+    assert bot.active_model().id == "v2" and [a.name for a in bot.library] == ["v1.2"]  # hot: served at once
+    assert bot.chat("What is my bank PIN?", user="alice", recall=False).adapter is None
+    assert bot.chat("Where does Teodor work?", user="alice", recall=False).adapter == "v1.2"  # untouched
+    # The dropped adapter's other experience is learned again by the next night; the forgotten never.
+    assert bot.learn(user="alice", dry_run=True).new == [other]
+    assert bot.forget(kept).version == "v3" and bot.library == []
