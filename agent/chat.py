@@ -11,14 +11,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 from pydantic import BaseModel
 
 from agent.errors import InvalidInput, ReverieError
-from agent.inputs import required
+from agent.inputs import decoding, required
+from agent.inputs import history as checked_history
 from agent.inputs import thread_id as checked_thread_id
 from memory.db import store_error
 from memory.records import NewTurn, Thread
@@ -48,14 +49,20 @@ class Reply(BaseModel):
 
 
 class ReplyStream:
-    """Iterate for text chunks as they are generated; ``reply`` is set once iteration ends."""
+    """Iterate for text chunks as they are generated; ``reply`` is set once iteration ends.
+    ``cancel`` (from any thread: a server whose client went away) stops generation at the next
+    token, as closing the iteration does."""
 
-    def __init__(self, run: Generator[str, None, Reply]) -> None:
-        self._run = run
+    def __init__(self, run: Callable[[threading.Event], Generator[str, None, Reply]]) -> None:
+        self.abandoned = threading.Event()
+        self._run = run(self.abandoned)
         self.reply: Reply | None = None
 
     def __iter__(self) -> Iterator[str]:
         self.reply = yield from self._run
+
+    def cancel(self) -> None:
+        self.abandoned.set()
 
 
 @dataclass
@@ -68,24 +75,29 @@ class PendingTurn:
     state_in: dict
 
 
-def prepare(agent: Agent, text: str, thread_id: str | None, user: str, recall: bool | None) -> PendingTurn:
+def prepare(agent: Agent, text: str, thread_id: str | None, user: str, recall: bool | None,
+            history: list[dict] | None = None, options: dict[str, Any] | None = None) -> PendingTurn:
     """Validate a turn before anything is written."""
     from graphs.prompt import check_fits
 
     text, user = required(text, "message"), required(user, "user")
+    earlier, overrides = checked_history(history) if history else [], decoding(options)
     # A thread id never seen starts a thread under that id (LangGraph's convention); only an id
     # that belongs to another user is refused.
     thread = agent.store.find_thread(checked_thread_id(thread_id)) if thread_id is not None else None
     if thread is not None and thread.user != user:
         raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
+    if earlier and thread is not None and agent.store.list_turns(thread_id=thread.id):
+        raise InvalidInput(f"thread {thread.id} has turns already: history can only start a new thread")
     context = chat_context(agent)
+    context.options = replace(context.options, **overrides)
     check_fits(context.backend.count_chat_tokens, context.system_prompt, text, context.prompt_budget)
     graph = agent.graph  # open the checkpointer before the thread exists, so its errors write nothing
     thread = thread or agent.store.create_thread(user, thread_id)
     if thread.user != user:  # another process created the same id a moment ago, for someone else
         raise InvalidInput(f"thread {thread.id} belongs to user {thread.user!r}, not {user!r}")
     state_in = {
-        "messages": [{"role": "user", "content": text}],
+        "messages": [*earlier, {"role": "user", "content": text}],
         "user": user,
         "recall": agent.settings.recall if recall is None else recall,
         "started_at": time.time(),
@@ -143,12 +155,11 @@ def stream(agent: Agent, turn: PendingTurn, on_status: Callable[[str], None] | N
     the user's message is kept in the log, the unfinished reply is not.
     """
     turn.context.on_status = on_status
-    return ReplyStream(_streamed(agent, turn))
+    return ReplyStream(lambda abandoned: _streamed(agent, turn, abandoned))
 
 
-def _streamed(agent: Agent, turn: PendingTurn) -> Generator[str, None, Reply]:
+def _streamed(agent: Agent, turn: PendingTurn, abandoned: threading.Event) -> Generator[str, None, Reply]:
     chunks: queue.Queue = queue.Queue()
-    abandoned = threading.Event()
 
     def on_text(chunk: str) -> None:
         if abandoned.is_set():

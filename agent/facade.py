@@ -1,4 +1,4 @@
-"""The ``Agent``: what people run and embed. The CLI, and later the server and daemon, call only this.
+"""The ``Agent``: what people run and embed. The CLI, the server and the daemon call only this.
 
     from agent import Agent
     with Agent.open() as bot:
@@ -152,13 +152,11 @@ class Agent:
         self._attach(active)
 
     def _weights_of(self, version: ModelVersion):
-        """Where a version's weights load from: a pre-0.2 version's own folder, else the base,
-        resolved afresh (models_dir may have moved)."""
+        """A pre-0.2 version's own folder, else the base (resolved afresh: models_dir may move)."""
         return self.versions.weights(version) or self.ensure_base()
 
     def _attach(self, version: ModelVersion) -> None:
-        """Give the backend the version's library, by adapter name."""
-        self.library = self.versions.library(version)
+        self.library = self.versions.library(version)  # the version's adapters, by name, to the backend
         self._backend.attach({a.name: a.path for a in self.library})
 
     def ensure_base(self):
@@ -192,14 +190,17 @@ class Agent:
 
     # -- chatting (agent.chat) ---------------------------------------------------------------
 
-    def chat(self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None) -> Reply:
-        """Answer ``text`` in ``thread_id`` (a new thread when None), recalling ``user``'s memories."""
-        turn = chatting.prepare(self, text, thread_id, user, recall)
+    def chat(self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None,
+             history: list[dict] | None = None, options: dict[str, Any] | None = None) -> Reply:
+        """Answer ``text`` in ``thread_id`` (new when None or unknown), recalling ``user``'s memories.
+        A new thread may start from ``history`` (earlier user and assistant messages); ``options``
+        override this turn's decoding (``max_new_tokens``, ``temperature``, ``top_p``, ``seed``)."""
+        turn = chatting.prepare(self, text, thread_id, user, recall, history, options)
         return self.on_model_thread(chatting.run, self, turn)
 
     def stream(
         self, text: str, thread_id: str | None = None, user: str = "default", *, recall: bool | None = None,
-        on_status: Callable[[str], None] | None = None,
+        on_status: Callable[[str], None] | None = None, history: list[dict] | None = None, options: dict | None = None,
     ) -> ReplyStream:
         """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here.
 
@@ -208,7 +209,7 @@ class Agent:
         hears, on the model thread, what the turn does after the text (a verifier checking code,
         for instance), so a caller can say so.
         """
-        return chatting.stream(self, chatting.prepare(self, text, thread_id, user, recall), on_status)
+        return chatting.stream(self, chatting.prepare(self, text, thread_id, user, recall, history, options), on_status)
 
     def repair_thread(self, thread_id: str) -> int:
         """Rebuild a thread's saved conversation from the log (after a damaged checkpoint); returns

@@ -31,6 +31,42 @@ def thread_id(value: Any) -> str:
     return value
 
 
+DECODING = {"max_new_tokens": (int, 1, 4096), "temperature": (float, 0.0, 2.0), "top_p": (float, 0.0, 1.0),
+            "seed": (int, 0, 2**63 - 1)}
+
+
+def decoding(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Per-turn decoding overrides, each checked against its range; None values are dropped."""
+    checked = {}
+    for key, value in (options or {}).items():
+        if value is None:
+            continue
+        if key not in DECODING:
+            raise InvalidInput(f"unknown decoding option {key!r}; known: {', '.join(DECODING)}")
+        kind, low, high = DECODING[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise InvalidInput(f"{key} must be {'an integer' if kind is int else 'a number'}")
+        if not low <= value <= high:
+            raise InvalidInput(f"{key} must be between {low} and {high}")
+        checked[key] = kind(value)
+    return checked
+
+
+def history(messages: Any) -> list[dict[str, str]]:
+    """Earlier turns a new thread starts from: user and assistant messages with text."""
+    if not isinstance(messages, list):
+        raise InvalidInput("history must be a list of messages")
+    out = []
+    for message in messages:
+        role, content = (message.get("role"), message.get("content")) if isinstance(message, dict) else (None, None)
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            raise InvalidInput("history holds user and assistant messages, each with text content")
+        if "\x00" in content:
+            raise InvalidInput("a history message contains a NUL byte")
+        out.append({"role": role, "content": content})
+    return out
+
+
 def has_nul(value: Any) -> bool:
     """Whether any string inside ``value`` (a string, or lists and dicts of them) holds a NUL byte."""
     if isinstance(value, str):

@@ -60,6 +60,24 @@ class LearnSettings(BaseModel):
     extract_turns: bool = Field(True, description="also learn informative statements from chats")
 
 
+class ServeSettings(BaseModel):
+    """`reverie serve`: the HTTP API and the schedule of nights (``agent.server``, ``agent.daemon``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to bind; any other than loopback needs API keys")
+    port: int = Field(8321, ge=1, le=65535)
+    schedule: str = Field("0 3 * * *", description="when nights run: 5-field cron in UTC; empty: never")
+    misfire_grace_s: int = Field(21600, ge=1, description="how late a missed night may still run (at start-up)")
+    keys_file: Path | None = Field(None, description='API keys, JSON: {"KEY": {"user": "ana", "admin": false}}')
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body")
+    max_messages: int = Field(256, ge=1, description="messages in one chat request at most")
+    max_message_chars: int = Field(32_000, ge=1, description="characters in one message at most")
+    concurrency_per_key: int = Field(4, ge=1, description="requests of one key (or of everyone, without keys) at once")
+    night_nice: int = Field(10, ge=0, le=19, description="the night's process runs this much nicer than chat")
+    night_threads: int = Field(1, ge=1, description="torch threads of the night's process")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
@@ -108,6 +126,7 @@ class Settings(BaseSettings):
     selfparam: SelfParamConfig = Field(default_factory=SelfParamConfig)
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     gate: GateThresholds = Field(default_factory=GateThresholds)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     generator_model: str | None = Field(
         None, description="model that writes the questions: a folder, an HF id or openai:MODEL; default: the model itself")
     generator_base_url: str = Field("http://localhost:8000/v1", description="endpoint of an openai:MODEL generator")
@@ -141,7 +160,7 @@ class Settings(BaseSettings):
         return (init_settings,)
 
 
-SECTIONS = ("learn", "selfparam", "synthesis", "gate")
+SECTIONS = ("learn", "selfparam", "synthesis", "gate", "serve")
 
 # The flat keys of 0.1 and where they live now. Kept for one release.
 DEPRECATED = {

@@ -282,6 +282,32 @@ def m009_learn_run_status(db: sqlite3.Connection) -> None:
     db.execute("UPDATE learn_runs SET status = 'running' WHERE finished_at IS NULL")
 
 
+@migration
+def m010_jobs_with_leases(db: sqlite3.Connection) -> None:
+    # m004's jobs table was never written to; the scheduler's runs need other states, a lease
+    # (a run claims its row before it starts, and one found running with an expired lease was
+    # abandoned) and a key that makes each scheduled run exactly once across processes.
+    db.execute("DROP TABLE jobs")
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,                  -- 'learn'
+            trigger TEXT NOT NULL,               -- 'schedule', 'manual' or 'retry'
+            run_key TEXT NOT NULL,               -- the scheduled time, or a manual request's id
+            attempt INTEGER NOT NULL DEFAULT 1,  -- 2: the one retry of an interrupted run
+            status TEXT NOT NULL CHECK (status IN ('scheduled', 'running', 'succeeded', 'failed', 'interrupted')),
+            owner TEXT,                          -- the process holding the lease
+            lease_until TEXT,
+            report TEXT,                         -- JSON: what the run did (per user, the learn report)
+            error TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            UNIQUE (kind, run_key, attempt)
+        )"""
+    )
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -138,6 +138,24 @@ class ProbeResult(Record):
     created_at: str
 
 
+class Job(Record):
+    """One run of background work (a scheduled or requested night), claimed under a lease."""
+
+    id: int
+    kind: str
+    trigger: Literal["schedule", "manual", "retry"]
+    run_key: str
+    attempt: int
+    status: Literal["scheduled", "running", "succeeded", "failed", "interrupted"]
+    owner: str | None = None
+    lease_until: str | None = None
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
 class LearnRun(Record):
     """One consolidation ("night"): the version it started from, what it made, whether it was promoted."""
 
