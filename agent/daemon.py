@@ -105,7 +105,7 @@ class Daemon:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        for retry in self.jobs.expire():
+        for retry in self.jobs.expire(gone=self._gone):
             log.warning("job %s: an earlier run was interrupted; running it once more", retry.run_key)
         _DAEMONS[self.home] = self
         self.scheduler = BackgroundScheduler(
@@ -123,6 +123,8 @@ class Daemon:
             # so a night missed while the process was down is still due.
             self.scheduler.add_job(nightly, self.trigger, args=[self.home], id=NIGHTLY, replace_existing=True,
                                    misfire_grace_time=int(self.grace_s), coalesce=True, max_instances=1)
+        else:  # today's grace, whatever the stored job was given when it was added
+            stored.modify(misfire_grace_time=int(self.grace_s), coalesce=True, max_instances=1)
         self.worker.start()
         self.scheduler.resume()
         self.wake.set()  # retries and requests queued before we started
@@ -194,6 +196,20 @@ class Daemon:
             self.jobs.finish(job.id, self.owner, "failed", error=last[-1] if last else f"exit code {code}")
         self.agent.on_model_thread(self.agent.sync_version)  # serve what the night promoted
         log.info("job %s: %s", job.id, self.jobs.get(job.id).status)
+
+    def _gone(self, owner: str) -> bool:
+        """An owner on this machine whose process no longer runs: its lease need not run out."""
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return int(pid) == os.getpid() and owner != self.owner  # our pid, an earlier life of it
 
     def _child_setup(self) -> None:
         os.nice(self.nice)  # chat first: the night takes what the turns leave

@@ -11,6 +11,7 @@ found ``running`` with an expired lease was abandoned (its process died) and is 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -84,16 +85,16 @@ class Jobs:
                 (status, json.dumps(report) if report is not None else None, error, now(), job_id, owner))
         return self.get(job_id)
 
-    def expire(self) -> list[Job]:
-        """Mark runs whose lease ran out 'interrupted' (their process died), and queue a first
-        attempt's one retry. Returns the retries queued."""
+    def expire(self, gone: Callable[[str], bool] = lambda owner: False) -> list[Job]:
+        """Mark 'interrupted' the runs whose lease ran out, or whose owner is ``gone`` (a process
+        known dead), and queue a first attempt's one retry. Returns the retries queued."""
         stamp = now()
         with self.store.transaction() as db:
-            dead = [_job(r) for r in db.execute(
-                "SELECT * FROM jobs WHERE status = 'running' AND lease_until < ?", (stamp,)).fetchall()]
-            db.execute("UPDATE jobs SET status = 'interrupted', finished_at = ?, lease_until = NULL, "
-                       "error = 'its process stopped before it finished' "
-                       "WHERE status = 'running' AND lease_until < ?", (stamp, stamp))
+            running = [_job(r) for r in db.execute("SELECT * FROM jobs WHERE status = 'running'").fetchall()]
+            dead = [j for j in running if (j.lease_until or "") < stamp or gone(j.owner or "")]
+            for job in dead:
+                db.execute("UPDATE jobs SET status = 'interrupted', finished_at = ?, lease_until = NULL, "
+                           "error = 'its process stopped before it finished' WHERE id = ?", (stamp, job.id))
         retries = []
         for job in dead:
             if job.attempt == 1 and (retry := self.enqueue(job.kind, "retry", job.run_key, attempt=2)):

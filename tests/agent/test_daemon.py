@@ -1,0 +1,116 @@
+"""The scheduler half of `reverie serve`: real APScheduler with its SQLite job store, real child
+processes running nights on the tiny model."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from agent import Agent
+from agent.daemon import NIGHTLY, Daemon, cron_trigger, nightly, scheduled_time
+from agent.errors import ConfigError
+from memory.jobs import Jobs
+
+NIGHT = {"gate": {"min_efficacy": 0.0}, "selfparam": {"epochs": 1}, "synthesis": {"samples": 0},
+         "learn": {"extract_turns": False}}
+
+
+@pytest.fixture
+def open_agent(home, tiny_dir):
+    opened = []
+
+    def make():
+        opened.append(Agent.open(home, model=str(tiny_dir), max_new_tokens=8, **NIGHT))
+        return opened[-1]
+
+    yield make
+    for agent in opened:
+        agent.close()
+
+
+@pytest.fixture
+def daemons():
+    started = []
+    yield started
+    for daemon in started:
+        daemon.stop()
+
+
+def _daemon(agent, schedule, grace_s=3600):
+    return Daemon(agent, {"model": agent.settings.model, **NIGHT}, schedule, grace_s)
+
+
+def _until(check, timeout=180):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.5)
+
+
+def test_a_cron_schedule_is_utc_and_a_late_firing_belongs_to_its_scheduled_time():
+    trigger = cron_trigger("0 3 * * *")
+    at = datetime(2026, 11, 30, 3, 42, tzinfo=timezone.utc)
+    assert scheduled_time(trigger, at) == datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)
+    assert scheduled_time(trigger, at - timedelta(hours=1)) == datetime(2026, 11, 29, 3, 0, tzinfo=timezone.utc)
+    with pytest.raises(ConfigError, match="bad schedule 'every night'"):
+        cron_trigger("every night")
+
+
+def test_two_processes_firing_the_same_night_make_one_run(open_agent):
+    first, second = _daemon(open_agent(), "0 3 * * *"), _daemon(open_agent(), "0 3 * * *")
+    first.fire()
+    second.fire()
+    [job] = Jobs(first.agent.store).list()
+    assert (job.trigger, job.status) == ("schedule", "scheduled")
+
+
+def _stored_night(home, next_run_time):
+    """A scheduler store as a server that went down left it: the night due at ``next_run_time``
+    (written through the store itself: a scheduler would process the due job on its way down)."""
+    from apscheduler.job import Job
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    store = SQLAlchemyJobStore(url=f"sqlite:///{home / 'scheduler.db'}")
+    scheduler = BackgroundScheduler(timezone=timezone.utc)  # never started: only what a Job needs
+    store.start(scheduler, "default")
+    store.add_job(Job(scheduler, id=NIGHTLY, func=nightly, trigger=cron_trigger("0 3 * * *"), executor="default",
+                      args=[str(home)], kwargs={}, name=NIGHTLY, misfire_grace_time=1, coalesce=True,
+                      max_instances=1, next_run_time=next_run_time))
+    store.shutdown()
+
+
+def test_a_night_missed_while_down_runs_once_at_start_within_the_grace(open_agent, daemons, home):
+    agent = open_agent()
+    _stored_night(home, datetime.now(timezone.utc) - timedelta(minutes=10))
+    daemons.append(_daemon(agent, "0 3 * * *", grace_s=3600))
+    daemons[0].start()
+    jobs = Jobs(agent.store)
+    _until(lambda: [j.status for j in jobs.list()] == ["succeeded"])
+    assert jobs.list()[0].trigger == "schedule"
+    assert daemons[0].next_run() > datetime.now(timezone.utc).isoformat()  # the next one is tomorrow's
+
+
+def test_a_night_missed_beyond_the_grace_does_not_run(open_agent, daemons, home):
+    agent = open_agent()
+    _stored_night(home, datetime.now(timezone.utc) - timedelta(hours=2))
+    daemons.append(_daemon(agent, "0 3 * * *", grace_s=3600))
+    daemons[0].start()
+    time.sleep(3)
+    assert Jobs(agent.store).list() == []
+
+
+def test_a_requested_night_learns_in_a_child_and_the_server_serves_it_at_once(open_agent, daemons):
+    agent = open_agent()
+    taught = agent.teach("My bank PIN is 4821.", user="alice")
+    agent.chat("Hello", user="alice")  # the model is loaded: the night's promotion must reach it
+    daemons.append(_daemon(agent, None))
+    daemons[0].start()
+    job = daemons[0].request()
+    _until(lambda: Jobs(agent.store).get(job.id).status != "scheduled" and
+           Jobs(agent.store).get(job.id).status != "running")
+    done = Jobs(agent.store).get(job.id)
+    assert done.status == "succeeded", done.error
+    assert done.report["users"]["alice"]["new"] == [taught] and done.report["users"]["alice"]["promoted"]
+    assert agent.backend.version == "v1" and [a.experiences for a in agent.library] == [[taught]]
+    assert agent.chat("What is my bank PIN?", user="alice", recall=False).adapter == "v1.1"
