@@ -109,7 +109,8 @@ def _usage(reply) -> dict[str, int]:
             "total_tokens": reply.prompt_tokens + reply.completion_tokens}
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses={200: {"content": {"application/json": {}, "text/event-stream": {}},
+                                                                 "description": "A completion, or (stream) its chunks"}})
 def chat_completions(body: ChatRequest, request: Request, who: Caller = Depends(caller),
                      x_reverie_thread: str | None = Header(None)):
     """A turn, the OpenAI way (see the module's docstring for threads, users and models)."""

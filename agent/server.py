@@ -71,10 +71,26 @@ class _TooLarge(Exception):
     pass
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """OpenAI's error shape."""
+
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 429, 503)}
+
+
 def create_app(agent, daemon=None) -> FastAPI:
-    """The API over ``agent``; ``daemon`` (``agent.daemon.Daemon``) runs nights, when scheduling is on."""
-    app = FastAPI(title="reverie", version=_version(), description="A self-updating assistant: an OpenAI-"
-                  "compatible chat API over a model that learns what it is told, and reverie's own endpoints.")
+    """The API over ``agent``; ``daemon`` (``agent.daemon.Daemon``) runs nights."""
+    app = FastAPI(title="reverie", version=_version(), responses=ERRORS, description="A self-updating assistant: an "
+                  "OpenAI-compatible chat API over a model that learns what it is told, and reverie's own endpoints.")
     app.state.agent, app.state.daemon = agent, daemon
     app.state.keys = load_keys(agent.settings.serve.keys_file)
     app.state.limiter = Limiter(agent.settings.serve.concurrency_per_key)
