@@ -60,6 +60,7 @@ class ChatRequest(BaseModel):
     stream_options: StreamOptions | None = None
     user: str | None = None
     thread_id: str | None = Field(None, description="reverie: continue this thread, or start one under this id")
+    recall: bool | None = Field(None, description="reverie: false answers from the weights alone (no memories)")
     max_tokens: int | None = Field(None, ge=1, le=4096)
     max_completion_tokens: int | None = Field(None, ge=1, le=4096)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -94,7 +95,7 @@ def _turn(body: ChatRequest, request: Request, who: Caller, thread_header: str |
     earlier = [{"role": m.role, "content": m.text()} for m in body.messages[:-1] if m.role in ("user", "assistant")]
     options = {"max_new_tokens": body.max_completion_tokens or body.max_tokens, "temperature": body.temperature,
                "top_p": body.top_p, "seed": body.seed}
-    return {"text": last.text(), "thread_id": thread, "user": user_for(who, body.user),
+    return {"text": last.text(), "thread_id": thread, "user": user_for(who, body.user), "recall": body.recall,
             "history": None if thread else earlier, "options": options}
 
 

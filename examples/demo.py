@@ -1,12 +1,13 @@
-"""`make demo`: a scripted tour of reverie on the embedded model, through the real `reverie` command.
+"""`make demo`: a scripted tour of reverie on the embedded model, as a server and from the command line.
 
     python examples/demo.py [--model SPEC]
 
-The whole loop: it teaches a few facts, answers questions in new threads by recalling them (and
-from the weights alone, to show the difference), rates an answer, consolidates the day into a new
-model version overnight (`reverie learn`: SELF-PARAM, evaluation, the gate), asks the same
-questions again with recall off, and shows the retention table and plot; then it checks its own
-judgement (a pick between options, and a ranking, with their consistency).
+The whole loop, the way a long-running assistant lives: it starts `reverie serve` with a night
+scheduled two minutes ahead, chats through the official `openai` client, teaches facts and rates
+an answer over HTTP, answers from recall and (recall off) from the weights alone, lets the
+scheduled night fold the day into a new version (SELF-PARAM into a frozen adapter, evaluation,
+the gate), and asks again once the server serves it; then it stops the server cleanly, shows the
+night's job, the retention table and plot, and a check of its own judgement from the CLI.
 Everything lives in .demo/ (the converted model in .demo/models is kept between runs; the rest
 starts afresh). The answers are the 135M model's own: small, sometimes odd, never scripted.
 """
@@ -17,10 +18,14 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +38,8 @@ FACTS = [
     "My cat Biscuit only eats salmon-flavoured food.",
 ]
 QUESTIONS = ["Where does my sister Ines live?", "What does my cat Biscuit eat?"]
+PORT = 8321
+URL = f"http://127.0.0.1:{PORT}"
 
 
 def reverie(*args: str, model: str, show: bool = True) -> str:
@@ -52,7 +59,56 @@ def reverie(*args: str, model: str, show: bool = True) -> str:
     return result.stdout
 
 
+def near_schedule(lead_s: int = 100) -> str:
+    """A daily cron for the first whole minute at least ``lead_s`` from now, in UTC."""
+    at = datetime.now(timezone.utc) + timedelta(seconds=lead_s + 59)
+    return f"{at.minute} {at.hour} * * *"
+
+
+class Server:
+    """`reverie serve` in the background, as a systemd unit or a container would run it."""
+
+    def __init__(self, model: str, schedule: str) -> None:
+        env = {**os.environ, "REVERIE_HOME": str(HOME), "REVERIE_MODELS_DIR": str(HOME / "models")}
+        exe = Path(sys.executable).with_name("reverie")
+        console.print(f'\n[bold cyan]$ reverie serve --port {PORT} --schedule "{schedule}" &[/bold cyan]')
+        self.log = open(HOME / "serve.log", "w")
+        self.process = subprocess.Popen([str(exe), "--model", model, "serve", "--port", str(PORT),
+                                         "--schedule", schedule], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(f"reverie serve exited: see {HOME / 'serve.log'}")
+            try:
+                if httpx.get(f"{URL}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        console.print(f"[dim]serving on {URL}/v1; its log: {HOME / 'serve.log'}[/dim]")
+
+    def stop(self) -> None:
+        console.print("\n[bold cyan]$ kill -TERM <reverie serve>[/bold cyan]")
+        self.process.send_signal(signal.SIGTERM)
+        console.print(f"exited with code {self.process.wait(timeout=300)}", markup=False)
+        self.log.close()
+
+
+def ask(client, question: str, **extra) -> dict:
+    """One turn through the openai client, shown as a user would see it."""
+    flags = " ".join(f"{k}={v}" for k, v in extra.items())
+    console.print(f"\n[bold cyan]>>> {question}[/bold cyan]" + (f" [dim]({flags})[/dim]" if flags else ""))
+    reply = client.chat.completions.create(model="reverie", user="you", extra_body=extra,
+                                           messages=[{"role": "user", "content": question}])
+    meta = reply.model_extra["reverie"]
+    console.print(reply.choices[0].message.content, markup=False)
+    console.print(f"[dim]turn {meta['turn_id']} · {meta['model_version']}"
+                  + (f" · adapter {meta['adapter']}" if meta["adapter"] else "")
+                  + (f" · recalled {[m['id'] for m in meta['memories']]}" if meta["memories"] else "") + "[/dim]")
+    return meta
+
+
 def main() -> None:
+    import openai
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     args = parser.parse_args()
@@ -66,43 +122,54 @@ def main() -> None:
     console.rule("1. The model knows general things on its own")
     reverie("ask", "What is the capital of France?", model=model)
 
-    console.rule("2. Teach it about your life")
-    for fact in FACTS:
-        reverie("teach", fact, model=model)
+    console.rule("2. Run it as a server that learns at night (here: in two minutes)")
+    server = Server(model, near_schedule())
+    try:
+        client = openai.OpenAI(base_url=f"{URL}/v1", api_key="none")
+        console.print(f"\n[bold cyan]POST {URL}/v1/memories[/bold cyan] (three facts)")
+        for fact in FACTS:
+            console.print(httpx.post(f"{URL}/v1/memories", json={"text": fact, "user": "you"}, timeout=120).json(),
+                          markup=False)
 
-    console.rule("3. New threads recall what was taught")
-    reverie("ask", "Where does my sister Ines live?", model=model)
-    reply = json.loads(reverie("ask", "When is the weekly planning meeting?", "--json", model=model, show=False))
-    console.print('\n[bold cyan]$ reverie ask "When is the weekly planning meeting?" --json[/bold cyan]')
-    console.print_json(json.dumps({k: reply[k] for k in ("turn_id", "thread_id", "text", "memories", "model_version")}))
+        console.rule("3. Any OpenAI client chats with it; new threads recall what was taught")
+        meta = ask(client, "Where does my sister Ines live?")
+        ask(client, "When is the weekly planning meeting?")
+        console.print(f"\n[bold cyan]POST {URL}/v1/feedback[/bold cyan]")
+        console.print(httpx.post(f"{URL}/v1/feedback", json={"turn_id": meta["turn_id"], "kind": "up", "user": "you",
+                                                             "text": "exactly right"}).json(), markup=False)
 
-    console.rule("4. Without recall, the weights alone do not know it (yet)")
-    reverie("ask", "Where does my sister Ines live?", "--no-recall", model=model)
+        console.rule("4. Without recall, the weights alone do not know it (yet)")
+        for question in QUESTIONS:
+            ask(client, question, recall=False)
 
-    console.rule("5. Feedback is stored against the turn it rates")
-    reverie("feedback", str(reply["turn_id"]), "--up", "--comment", "exactly right", model=model)
+        console.rule("5. The scheduled night: clean the feedback, fold the day into a new adapter, gate")
+        before = httpx.get(f"{URL}/status").json()
+        console.print(f"serving {before['active_version']}; next night {before['next_night']}", markup=False)
+        started = time.time()
+        while not (ended := [j for j in json.loads(reverie("jobs", "list", "--json", model=model, show=False))["jobs"]
+                             if j["status"] in ("succeeded", "failed", "interrupted")]):
+            if time.time() - started > 1200:
+                raise SystemExit(f"no night ended in 20 minutes: see {HOME / 'serve.log'}")
+            time.sleep(10)
+            console.print(f"[dim]waiting for the night ... {time.time() - started:.0f} s[/dim]")
+        status = httpx.get(f"{URL}/status").json()
+        console.print(f"night {ended[0]['status']}; serving {status['active_version']}, adapters {status['adapters']}",
+                      markup=False)
 
-    console.rule("6. Everything is logged; a statement made in chat is remembered too")
-    reverie("ask", "I started learning the cello with Mrs Okafor last month.", model=model)
-    reverie("log", "--limit", "4", model=model)
-    reverie("memory", "search", "what does my cat eat", model=model)
+        console.rule("6. The same questions, recall still off: the weights now answer")
+        for question in QUESTIONS:
+            ask(client, question, recall=False)
+    finally:
+        server.stop()
 
-    console.rule("7. Overnight: fold the day into the weights (SELF-PARAM), evaluate, gate")
-    reverie("learn", model=model)
-    reverie("models", "list", model=model)
-
-    console.rule("8. The same questions from the weights alone, recall off")
-    for question in QUESTIONS:
-        reverie("ask", question, "--no-recall", model=model)
-
-    console.rule("9. Retention: per experience, per version, by age in nights")
+    console.rule("7. What the night did, and retention per experience and version")
+    reverie("jobs", "list", model=model)
     reverie("retention", "--plot", str(HOME / "retention.png"), model=model)
     reverie("memory", "list", model=model)
 
-    console.rule("10. It checks its own judgements: order, negation, transitivity")
-    reverie("ask", "Which is better for a beginner to learn first: Python, Java or C++?", model=model)
+    console.rule("8. It checks its own judgements: order, negation, transitivity")
     reverie("judge", "rank", "--instruction", "Which number is larger?", "--", "7", "300", "42", model=model)
-    console.print(f"\n[dim]demo data: {HOME} (try: REVERIE_HOME={HOME} reverie chat)[/dim]")
+    console.print(f"\n[dim]demo data: {HOME} (try: REVERIE_HOME={HOME} reverie serve)[/dim]")
 
 
 if __name__ == "__main__":

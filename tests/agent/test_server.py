@@ -8,6 +8,8 @@ import time
 import openai
 import pytest
 
+from memory.jobs import Jobs
+
 KEYS = "ana-key:ana,bob-key:bob,root-key:root:admin"
 
 
@@ -119,3 +121,47 @@ def test_a_client_that_leaves_mid_stream_stops_generation_and_keeps_its_message(
         time.sleep(0.2)
     turns = served.agent.log(thread_id="leaving")
     assert [t.role for t in turns] == ["user"] and turns[0].content == "Tell me a long story."
+
+
+def test_concurrent_clients_while_a_night_learns_lose_no_turn(serve):
+    """Four clients x 25 turns while a night runs in its child process: every turn answered and logged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.daemon import Daemon
+
+    served = serve(**{"gate.min_efficacy": 0.0, "selfparam.epochs": 2, "synthesis.samples": 0})
+    agent = served.agent
+    agent.teach("My bank PIN is 4821.", user="alice")
+    daemon = Daemon(agent, {"model": agent.settings.model, "gate.min_efficacy": 0.0, "selfparam.epochs": 2,
+                            "synthesis.samples": 0}, None, 3600)
+    served.server.config.app.state.daemon = daemon
+    daemon.start()
+    try:
+        job = daemon.request()
+        _until(lambda: Jobs(agent.store).get(job.id).status == "running")
+
+        def client(n: int) -> list[int]:
+            with served.http() as http:
+                return [http.post("/v1/chat/completions", json={
+                    "model": "reverie", "user": f"user{n}", "thread_id": f"t{n}",
+                    "messages": [{"role": "user", "content": f"Turn {i} from client {n}."}]}).status_code
+                    for i in range(25)]
+
+        with ThreadPoolExecutor(4) as pool:
+            codes = [c for codes in pool.map(client, range(4)) for c in codes]
+        assert codes == [200] * 100
+        for n in range(4):
+            said = [t.content for t in agent.log(thread_id=f"t{n}", limit=1000) if t.role == "user"]
+            assert said == [f"Turn {i} from client {n}." for i in range(25)]
+        assert _until(lambda: Jobs(agent.store).get(job.id).status in ("succeeded", "failed")) and \
+            Jobs(agent.store).get(job.id).status == "succeeded"
+    finally:
+        daemon.stop()
+
+
+def _until(check, timeout=240):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.3)
+    return True
