@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
-from reproduce_selfparam import Bench, model_and_data_arguments  # noqa: E402
+from reproduce_selfparam import Bench, Results, model_and_data_arguments  # noqa: E402
 
 from agent.progress import Bars  # noqa: E402
 from learners.selfparam import train  # noqa: E402
@@ -43,16 +43,10 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     facts = [json.loads(line) for line in args.data.read_text().splitlines()][: args.facts]
-    results = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    if results.get("args", {}).get("model", args.model) != args.model:
-        parser.error(f"{args.json} holds a run of another model; give --json for this one")
-    results["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results = Results(parser, args)
     sizes = results.setdefault("sizes", {})
     bench = Bench(args, console)
-
-    def save() -> None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+    save = results.save
 
     with Progress(console=console, transient=True) as progress:
         pairs, results["synthesis"] = bench.synthesize(facts, progress)

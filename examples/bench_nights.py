@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT))
 
-from reproduce_selfparam import SYSTEM, peak_mib, teacher_system  # noqa: E402
+from reproduce_selfparam import SYSTEM, Results, peak_mib, teacher_system  # noqa: E402
 
 from agent import Agent  # noqa: E402
 from agent.progress import shown  # noqa: E402
@@ -153,15 +153,9 @@ def main() -> None:
         overrides["models_dir"] = args.models_dir
     if args.adapter_size:
         overrides["learn"]["adapter_size"] = args.adapter_size
-    results = json.loads(args.json.read_text()) if args.json.is_file() and args.work.is_dir() else {}
-    if results.get("args", {}).get("model", args.model) != args.model:
-        parser.error(f"{args.json} holds a run of another model; give --json and --work for this one")
-    results["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results = Results(parser, args, resume=args.work.is_dir())
     nights = results.setdefault("nights", [])
-
-    def save() -> None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+    save = results.save
 
     with Agent.open(args.work, **overrides) as bot, shown(console) as progress:
         known = {e.text: e.id for e in bot.memories(user=USER)}

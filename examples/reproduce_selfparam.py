@@ -61,6 +61,22 @@ def teacher_system(fact: str) -> str:
     return system_message(SYSTEM, [fact])["content"]
 
 
+class Results(dict):
+    """A long benchmark's figures: resumed from its JSON (when ``resume``), written again by
+    ``save`` after each figure, so a run stopped near its end keeps what it measured."""
+
+    def __init__(self, parser: argparse.ArgumentParser, args: argparse.Namespace, resume: bool = True) -> None:
+        super().__init__(json.loads(args.json.read_text()) if resume and args.json.is_file() else {})
+        if self.get("args", {}).get("model", args.model) != args.model:
+            parser.error(f"{args.json} holds a run of another model; give --json for this one")
+        self["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        self.path = args.json
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self, indent=1))
+
+
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
