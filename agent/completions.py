@@ -70,11 +70,13 @@ class ChatRequest(BaseModel):
 
 
 def check_model(request: Request, name: str) -> str:
-    versions = request.app.state.agent.versions
-    active = request.app.state.agent.active_model()
-    if name in (MODEL, active.id):
+    agent = request.app.state.agent
+    if name == MODEL:  # the common case: no lookup at all
+        return MODEL
+    active = agent.versions.active(agent.settings.model)  # the server registered the base at start
+    if name == active.id:
         return active.id
-    if name in {v.id for v in versions.list(active.base_model)}:
+    if name in {v.id for v in agent.versions.list(active.base_model)}:
         raise InvalidInput(f"model {name} is not the active version ({active.id}); reverie answers with the active "
                            f"version: promote {name} first, or ask for model \"{MODEL}\"")
     raise NotFound(f"the model {name!r} does not exist; GET /v1/models lists them")

@@ -92,16 +92,16 @@ def merged(bot: Agent, facts: list[dict]) -> dict:
 
     from agent.learn import _backend_over, _load_weights
 
-    library = bot.library
+    library = bot.versions.library(bot.active_model())  # bot.library is set only once the model is loaded
     if len(library) < 2:
         return {}
 
     def run():
         tokenizer, model = _load_weights(bot, bot.ensure_base())
-        model = PeftModel.from_pretrained(model, library[0].path, adapter_name=library[0].name)
-        for adapter in library[1:]:
-            model.load_adapter(adapter.path, adapter_name=adapter.name)
-        names = [a.name for a in library]
+        names = [a.name.replace(".", "_") for a in library]  # peft's names cannot hold a dot
+        model = PeftModel.from_pretrained(model, library[0].path, adapter_name=names[0])
+        for adapter, name in zip(library[1:], names[1:]):
+            model.load_adapter(adapter.path, adapter_name=name)
         model.add_weighted_adapter(names, [1.0] * len(names), "merged", combination_type="ties", density=0.5)
         model.set_adapter("merged")
         backend = _backend_over(bot, tokenizer, model.eval(), "merged")

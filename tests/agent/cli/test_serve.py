@@ -105,11 +105,14 @@ def _kill_during_a_night(home: Path, tiny_dir: Path, delay: float) -> None:
 
     again = Server(home, tiny_dir, "--no-schedule")
     try:
-        jobs = _until(lambda: [j for j in _jobs(home) if j.run_key == "manual-kill" and j.attempt == 2
-                               and j.status in ("succeeded", "failed", "interrupted")])
-        assert jobs[0].status == "succeeded", jobs[0].error
-        statuses = {j.attempt: j.status for j in _jobs(home) if j.run_key == "manual-kill"}
-        assert statuses == {1: "interrupted", 2: "succeeded"}  # marked at restart, retried once
+        # Killed while the night ran: marked interrupted at restart and retried once. Killed after
+        # the server wrote its outcome (a late moment): succeeded, and nothing to retry.
+        ended = lambda: {j.attempt: j.status for j in _jobs(home)  # noqa: E731
+                         if j.run_key == "manual-kill" and j.status not in ("scheduled", "running")}
+        first_outcome = _until(lambda: ended().get(1))
+        if first_outcome == "interrupted":
+            assert _until(lambda: ended().get(2)) == "succeeded"
+        assert ended() in ({1: "interrupted", 2: "succeeded"}, {1: "succeeded"})
     finally:
         again.process.send_signal(signal.SIGTERM)
         again.process.wait(timeout=120)
@@ -121,6 +124,6 @@ def test_a_server_killed_during_a_night_restarts_consistent_and_retries_it_once(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.0, 0.5, 2.0, 3.5, 5.0, 7.0, 9.0, 12.0, 15.0, 20.0])
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5, 3.0, 4.5, 6.0, 8.0, 10.0, 12.0, 15.0])
 def test_ten_kills_at_varied_moments_of_a_night(home, tiny_dir, delay):
     _kill_during_a_night(home, tiny_dir, delay)
