@@ -96,7 +96,7 @@ def ask(client, question: str, **extra) -> dict:
     """One turn through the openai client, shown as a user would see it."""
     flags = " ".join(f"{k}={v}" for k, v in extra.items())
     console.print(f"\n[bold cyan]>>> {question}[/bold cyan]" + (f" [dim]({flags})[/dim]" if flags else ""))
-    reply = client.chat.completions.create(model="reverie", user="you", extra_body=extra,
+    reply = client.chat.completions.create(model="reverie", user="you", extra_body=extra, max_tokens=60,
                                            messages=[{"role": "user", "content": question}])
     meta = reply.model_extra["reverie"]
     console.print(reply.choices[0].message.content, markup=False)
