@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=8, help="turns per condition (per client when concurrent)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--no-nights", action="store_true", help="only the turn overhead, first token and idle clients")
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "bench_serve.json")
     args = parser.parse_args()
     console = Console()
@@ -164,7 +165,7 @@ def main() -> None:
         save("overhead", overhead(agent, client, args.turns, args.tokens))
         save("first_token", first_token(agent, client, args.turns, args.tokens))
         save("idle", clients(url, args.clients, args.turns, args.tokens))
-        for name, daemon in daemons.items():
+        for name, daemon in ({} if args.no_nights else daemons).items():
             server.config.app.state.daemon = daemon
             daemon.start()
             try:
@@ -172,6 +173,8 @@ def main() -> None:
             finally:
                 daemon.stop()
         server.should_exit = True
+    if args.no_nights:
+        return
     idle = results["idle"]["p50_s"]
     for name in ("protected", "unprotected"):
         results[f"slowdown_{name}"] = round(results[f"learning_{name}"]["p50_s"] / idle, 2)
