@@ -168,8 +168,13 @@ class Daemon:
                 if self.stopping.is_set():
                     return
                 claimed = self.jobs.start(job.id, self.owner, self.lease_s)
-                if claimed is not None:
+                if claimed is None:
+                    continue
+                try:
                     self._run(claimed)
+                except Exception as exc:  # the worker must outlive any one run: the next night still comes
+                    log.exception("job %s failed", claimed.id)
+                    self.jobs.finish(claimed.id, self.owner, "failed", error=f"{type(exc).__name__}: {exc}")
 
     def _run(self, job: Job) -> None:
         env = {**os.environ, "REVERIE_THREADS": str(self.threads)}
@@ -186,7 +191,8 @@ class Daemon:
                 self.jobs.renew(job.id, self.owner, self.lease_s)
         code, self.child = self.child.returncode, None
         if code == 0:
-            self.jobs.finish(job.id, self.owner, "succeeded", report=json.loads(out["stdout"]))
+            lines = out["stdout"].strip().splitlines()  # the report is the child's last line
+            self.jobs.finish(job.id, self.owner, "succeeded", report=json.loads(lines[-1]) if lines else {})
         elif code in (130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
             self.jobs.finish(job.id, self.owner, "interrupted", error="stopped before it finished")
             if job.attempt == 1:  # once more, at the next start (or now, if still running)
