@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from agent import completions
 from agent.errors import InputTooLong, InvalidInput, NotFound, ReverieError
 from agent.server_auth import Caller, Limiter, admin, caller, guarded, load_keys, user_for
+from memory.jobs import Jobs
 
 STATUS = {InvalidInput: 400, NotFound: 404}
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
@@ -198,15 +199,11 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/jobs")
     def jobs(request: Request, limit: int = Query(20, ge=1, le=1000), who: Caller = Depends(caller)):
         admin(who)
-        from memory.jobs import Jobs
-
         return {"jobs": [j.model_dump() for j in Jobs(request.app.state.agent.store).list(limit)]}
 
     @app.get("/v1/jobs/{job_id}")
     def job(job_id: int, request: Request, who: Caller = Depends(caller)):
         admin(who)
-        from memory.jobs import Jobs
-
         return Jobs(request.app.state.agent.store).get(job_id).model_dump()
 
     @app.get("/v1/retention")
@@ -236,7 +233,6 @@ def _routes(app: FastAPI) -> None:
 def status_of(agent, daemon, include_report: bool = True) -> dict[str, Any]:
     """What `reverie status` and ``GET /status`` say: the version served, the schedule, the last night."""
     from agent.daemon import next_night
-    from memory.jobs import Jobs
 
     last = Jobs(agent.store).last("learn", "succeeded")
     active = agent.active_model()
