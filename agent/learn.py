@@ -33,6 +33,8 @@ class LearnReport(BaseModel):
     extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
     new: list[int] = []
     deferred: list[int] = []  # new experiences past learn.max_new, left for a later night
+    retried: list[int] = []  # refused on an earlier night: each given an adapter of its own tonight
+    parked: list[int] = []  # refused on learn.max_attempts nights: left to recall, no longer trained
     synthesis: dict[str, Any] = {}  # per experience: yield, probes set aside, pairs written
     target_set: dict[str, int] | None = None  # sentences by kind (new, replay) and adapters trained
     training: dict[str, Any] | None = None

@@ -55,6 +55,7 @@ class LearnSettings(BaseModel):
     clean_feedback: bool = Field(True, description="clean new feedback at the start of every learn")
     max_new: int = Field(20, ge=1, description="new experiences learned per night at most, oldest first")
     adapter_size: int = Field(2, ge=1, description="experiences per frozen adapter (what one 135M adapter holds)")
+    max_attempts: int = Field(2, ge=1, description="nights an experience may be refused before it is left to recall")
     replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
     probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
     extract_turns: bool = Field(True, description="also learn informative statements from chats")

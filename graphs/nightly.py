@@ -11,11 +11,13 @@ keep the result only if it is better.
   --------  ``learn --only clean`` ends here
   extract   informative user turns of the day become experiences (source "extracted")
   select    the user's new experiences (in no adapter of the active version), oldest first up to
-            a night's cap; nothing new ends the night
+            a night's cap; one refused on ``learn.max_attempts`` nights is left to recall (parked);
+            nothing new ends the night
   prepare   fresh base weights; probes set aside per new experience (never trained on); the
             model's own QA pairs for the rest (``learners.synthesis``); replay text; the new
             experiences split into groups of ``learn.adapter_size``, one target set each. A dry
-            run ends here, having written nothing
+            run ends here, having written nothing. An experience refused before gets an adapter of
+            its own: what did not fit beside another experience may fit alone
   train     SELF-PARAM (``learners.selfparam``): one fresh LoRA adapter per group, from the base;
             the teacher is the base with the experience in its prompt. Earlier nights' adapters
             are never touched: knowledge accumulates because nothing overwrites it
@@ -69,6 +71,8 @@ class NightState(TypedDict, total=False):
     extracted: list[dict]  # [{"turn_id", "text", "experience_id"}]
     new: list[int]  # experiences learned tonight
     deferred: list[int]  # new ones past the night's cap: a later night learns them (recall answers them meanwhile)
+    retried: list[int]  # new ones refused on an earlier night: each trained alone tonight
+    parked: list[int]  # refused on learn.max_attempts nights: no longer trained, recall answers them
     stop: str | None  # why the night ended early
     synthesis: dict  # per new experience: the yield report and the probes set aside
     target_set: dict  # sentences by kind
@@ -90,6 +94,7 @@ class NightKnobs(Protocol):
 
     max_new: int  # new experiences learned per night at most, oldest first
     adapter_size: int  # experiences per adapter
+    max_attempts: int  # nights an experience may be refused before it is left to recall
     replay: int  # replay sentences, at least
     probes: int  # probe questions set aside per experience
     extract_turns: bool  # also learn informative statements from chats
@@ -184,11 +189,17 @@ def select(state: NightState, runtime: Runtime[NightContext]) -> dict:
     live = ctx.store.list_experiences(user=ctx.user, statuses=["short_term", "consolidated"])
     # Oldest first: a night costs about its experience count times the learning time per
     # experience, so the cap bounds it, and what waits longest goes first.
-    new = sorted(e.id for e in live if e.id not in held)
+    refused = ctx.retention.refusals(ctx.base_model)
+    # Bounded retries: an experience whose adapter failed its probes night after night would
+    # otherwise cost a night's training every night and never be held.
+    parked = sorted(e.id for e in live if e.id not in held and refused.get(e.id, 0) >= ctx.learn.max_attempts)
+    new = sorted(e.id for e in live if e.id not in held and e.id not in parked)
     if not new and not (ctx.dry_run and state.get("extracted")):
-        return {"new": [], "stop": "nothing new to consolidate"}
+        left = f" ({len(parked)} left to recall after {ctx.learn.max_attempts} refused nights)" if parked else ""
+        return {"new": [], "parked": parked, "stop": f"nothing new to consolidate{left}"}
     cap = ctx.learn.max_new
-    return {"new": new[:cap], "deferred": new[cap:], "stop": None}
+    return {"new": new[:cap], "deferred": new[cap:], "retried": [e for e in new[:cap] if refused.get(e)],
+            "parked": parked, "stop": None}
 
 
 def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -235,8 +246,9 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
         return {"synthesis": report}
 
     replay = _replay(ctx, bench.base, base_id)
-    new, size = list(state["new"]), ctx.learn.adapter_size
-    bench.groups = [new[i : i + size] for i in range(0, len(new), size)]
+    retried = state.get("retried", [])
+    fresh, size = [e for e in state["new"] if e not in retried], ctx.learn.adapter_size
+    bench.groups = [[e] for e in retried] + [fresh[i : i + size] for i in range(0, len(fresh), size)]
     counts = {"new": 0, "replay": 0, "adapters": len(bench.groups)}
     for group in bench.groups:
         rows = [(e, texts[e], q, a) for e in group for q, a, _ in pairs[e]]
@@ -377,10 +389,11 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
     version = ctx.versions.create(parent=ctx.active.id, learner="selfparam", manifest=manifest, write=write)
     ctx.retention.set_general(version.id, {k: state["figures"][k] for k in ("general_contains", "perplexity")})
-    ctx.retention.record_trained(run_id, {e: "new" for e in manifest["experiences"]["kept"]})
     # The version's results: earlier experiences, and tonight's whose adapter it kept. A dropped
     # adapter's experiences get none, so the version never claims to hold them: recall answers them.
     dropped = {e for a in bench.candidates if a.name not in state["kept"] for e in a.experiences}
+    ctx.retention.record_trained(run_id, {**{e: "new" for e in manifest["experiences"]["kept"]},
+                                          **{e: "refused" for e in dropped}})
     ctx.retention.record_results(run_id, version.id, [row for e, rows in bench.probe_rows.items() if e not in dropped
                                                       for _, row in rows])
     consolidated, relapsed = [], []

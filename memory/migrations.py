@@ -308,6 +308,23 @@ def m010_jobs_with_leases(db: sqlite3.Connection) -> None:
     )
 
 
+
+@migration
+def m011_refused_training(db: sqlite3.Connection) -> None:
+    # A night records what its refused adapters trained on too: how many nights an experience
+    # failed decides whether it gets an adapter of its own, and when it is left to recall.
+    db.execute("ALTER TABLE trained_on RENAME TO trained_on_m006")
+    db.execute(
+        """CREATE TABLE trained_on (
+            run_id INTEGER NOT NULL REFERENCES learn_runs(id),
+            experience_id INTEGER NOT NULL REFERENCES experiences(id),
+            role TEXT NOT NULL CHECK (role IN ('new', 'rehearsed', 'refused')),
+            PRIMARY KEY (run_id, experience_id)
+        )"""
+    )
+    db.execute("INSERT INTO trained_on SELECT * FROM trained_on_m006")
+    db.execute("DROP TABLE trained_on_m006")
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

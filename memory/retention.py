@@ -86,8 +86,16 @@ class Retention:
             ).lastrowid
 
     def record_trained(self, run_id: int, roles: Mapping[int, str]) -> None:
+        """What a run trained on: "new" (into a kept adapter) or "refused" (its adapter was refused)."""
         with self.store.transaction() as db:
             db.executemany("INSERT INTO trained_on VALUES (?, ?, ?)", [(run_id, e, r) for e, r in roles.items()])
+
+    def refusals(self, base_model: str) -> dict[int, int]:
+        """experience id -> how many nights of ``base_model`` trained it into an adapter the gate refused."""
+        rows = self.store.query(
+            "SELECT experience_id, COUNT(*) AS n FROM trained_on JOIN learn_runs ON learn_runs.id = run_id "
+            "WHERE base_model = ? AND role = 'refused' GROUP BY experience_id", (base_model,))
+        return {r["experience_id"]: r["n"] for r in rows}
 
     def record_results(self, run_id: int, version: str, rows: Iterable[tuple[int, str, float, float]]) -> None:
         """Scores of (probe_id, answer, contains, f1) on ``version`` in this run."""
@@ -152,10 +160,12 @@ class Retention:
         return [ProbeResult(**r) for r in self.store.query(f"SELECT * FROM probe_results {where}", params)]
 
     def trained_experiences(self, base_model: str, promoted_only: bool = False) -> dict[int, int]:
-        """experience id -> the first run of ``base_model`` that trained on it (that was promoted)."""
+        """experience id -> the first run of ``base_model`` that trained it into a kept adapter (of a
+        promoted version)."""
         rows = self.store.query(
             "SELECT experience_id, MIN(run_id) AS first FROM trained_on JOIN learn_runs ON learn_runs.id = run_id "
-            f"WHERE base_model = ? {'AND promoted = 1' if promoted_only else ''} GROUP BY experience_id",
+            f"WHERE base_model = ? AND role != 'refused' {'AND promoted = 1' if promoted_only else ''} "
+            "GROUP BY experience_id",
             (base_model,),
         )
         return {r["experience_id"]: r["first"] for r in rows}

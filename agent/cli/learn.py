@@ -39,6 +39,10 @@ def learn(
     if report.deferred:
         out.print(f"{len(report.deferred)} more new experience(s) wait for a later night (learn.max_new); "
                   "recall answers them meanwhile")
+    if report.retried:
+        out.print(f"refused before, now each in an adapter of its own: {', '.join(map(str, report.retried))}")
+    if report.parked:
+        out.print(f"left to recall after refused nights (learn.max_attempts): {', '.join(map(str, report.parked))}")
     table = Table("experience", "probes set aside", "QA pairs (written + recited)", "rejected", box=None,
                   header_style="bold", title="dry run: what would be learned" if dry_run else "target set")
     for key, s in report.synthesis.items():

@@ -86,6 +86,27 @@ def test_a_refused_version_is_recorded_and_the_active_one_kept(open_bot):
         PROBE["question"]]
 
 
+
+def test_refused_experiences_are_retried_alone_then_left_to_recall(open_bot):
+    bot = open_bot(gate={"min_efficacy": 1.0})  # the tiny model learns nothing: every adapter is refused
+    first = bot.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
+    second = bot.teach("My cat Miso eats salmon on Sundays.")
+    one = bot.learn()
+    assert [a["experiences"] for a in one.figures["adapters"].values()] == [[first, second]] and one.retried == []
+    # Refused together: each gets an adapter of its own on the next night.
+    two = bot.learn()
+    assert two.retried == [first, second]
+    assert [a["experiences"] for a in two.figures["adapters"].values()] == [[first], [second]]
+    assert bot.retention.refusals(bot.settings.model) == {first: 2, second: 2}
+    # Refused on learn.max_attempts (2) nights: no third night trains them; recall still answers.
+    three = bot.learn()
+    assert three.run_id is None and three.parked == [first, second]
+    assert three.stop == "nothing new to consolidate (2 left to recall after 2 refused nights)"
+    assert bot.chat("Where does Teodor work?").memories[0]["id"] == first
+    bot.close()
+    # Raising the bound tries them again.
+    assert open_bot(gate={"min_efficacy": 1.0}, learn={"max_attempts": 3}).learn().new == [first, second]
+
 def test_a_dry_run_shows_the_plan_and_writes_nothing(open_bot):
     bot = open_bot()
     bot.teach("My brother Teodor works in Port Halvik.")

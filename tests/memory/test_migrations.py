@@ -76,3 +76,19 @@ def test_feedback_survives_its_rebuild_and_becomes_append_only(tmp_path):
     for sql in ("UPDATE feedback SET kind = 'down'", "DELETE FROM feedback"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(sql)
+
+
+def test_trained_on_keeps_its_rows_and_learns_the_refused_role(tmp_path):
+    path = tmp_path / "r.db"
+    conn = connect(path)
+    migrate(conn, path, upto=10)
+    conn.execute("INSERT INTO experiences (text, source, user, created_at, updated_at) VALUES ('x', 'taught', 'ana', 'x', 'x')")
+    conn.execute("INSERT INTO model_versions (id, base_model, created_at) VALUES ('base', 'm', 'x')")
+    conn.execute("INSERT INTO learn_runs (base_model, parent, started_at) VALUES ('m', 'base', 'x')")
+    conn.execute("INSERT INTO trained_on VALUES (1, 1, 'new')")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO trained_on VALUES (1, 1, 'refused')")  # before m011: not a role
+    migrate(conn, path)
+    assert [tuple(r) for r in conn.execute("SELECT * FROM trained_on")] == [(1, 1, "new")]
+    conn.execute("INSERT INTO learn_runs (base_model, parent, started_at) VALUES ('m', 'base', 'y')")
+    conn.execute("INSERT INTO trained_on VALUES (2, 1, 'refused')")
