@@ -256,7 +256,7 @@ def chat_context(agent: Agent):
         recall_min_score=s.recall_min_score,
         route_min_score=s.route_min_score,
         retention=agent.retention,  # one per agent: it caches what each version holds
-        verifiers=_verifiers(s),
+        verifiers=_verifiers(agent.judge_modes(), s),
     )
 
 
@@ -268,14 +268,17 @@ def generation_options(s):
                              repetition_penalty=s.repetition_penalty)
 
 
-def _verifiers(s) -> list:
+def _verifiers(modes, s) -> list:
+    """The checks the model's card allows (``agent.judges``): a judge set by hand below its
+    threshold still runs, labelled unreliable; one the card cannot trust is not waited for."""
     from graphs.verify.nodes import ChoiceCheck, CodeCheck
 
     checks = []
-    if s.verify_code != "off":
-        checks.append(CodeCheck(s.verify_code, s.verify_code_budget_s))
-    if s.verify_choices:
-        checks.append(ChoiceCheck(s.verify_max_options))
+    code, choice = modes.code_check, modes.choice_check
+    if code.value != "off":
+        checks.append(CodeCheck(code.value, s.verify_code_budget_s, unreliable=None if code.trusted else code.reason))
+    if choice.value != "off":
+        checks.append(ChoiceCheck(s.verify_max_options, unavailable=None if choice.value == "on" else choice.reason))
     return checks
 
 

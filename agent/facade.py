@@ -29,11 +29,13 @@ from typing import Any
 
 from agent import chat as chatting
 from agent import feedback as feedbacks
+from agent import judges
 from agent import learn as learning
 from agent import memories as remembering
 from agent.chat import Reply, ReplyStream
 from agent.errors import InvalidInput, ReverieError
 from agent.inputs import required
+from agent.judges import Card, Modes
 from agent.learn import LearnReport
 from agent.memories import Export, Forgotten
 from agent.settings import Settings, load_settings
@@ -288,9 +290,10 @@ class Agent:
         return self.on_model_thread(feedbacks.committee, self, members)
 
     def clean_feedback(self, method: str = "sac", *, dry_run: bool = False, members: list | None = None,
-                       on_item: Callable[[], None] | None = None):
-        """Clean the feedback log into a new version of the cleaned view; returns a ``CleaningReport``."""
-        return feedbacks.clean(self, method, dry_run, members, on_item)
+                       on_item: Callable[[], None] | None = None, progress: Progress | None = None):
+        """Clean the feedback log into a new version of the cleaned view (applied, or only audited
+        when the committee's measured accuracy is too low); returns a ``CleaningReport``."""
+        return feedbacks.clean(self, method, dry_run, members, on_item, progress)
 
     def feedback_to_clean(self, method: str = "sac", members: list | None = None) -> int:
         return feedbacks.pending(self, method, members)
@@ -351,7 +354,16 @@ class Agent:
         self.ensure_base()
         return self.retention.report(self.settings.model)
 
-    # -- judging -------------------------------------------------------------------------
+    # -- judging (how far to trust the judges: agent.judges) ------------------------------
+
+    def card(self, model: str | None = None, *, refresh: bool = False, progress: Progress | None = None) -> Card:
+        """The card of ``model`` (default: the configured one): cached, or measured now (minutes)."""
+        cached = None if refresh else judges.load_card(self.settings, model)
+        return cached or self.on_model_thread(judges.measure, self, model, progress)
+
+    def judge_modes(self) -> Modes:
+        """What the judges do on this model, and why, from its cached card (never measures)."""
+        return judges.modes(self.settings, judges.load_card(self.settings))
 
     def judge_code(self, problem: str, code: str, *, language: str | None = "python", reference: str | None = None,
                    examples: str = "", mode: str = "binary", samples: int = 1):

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import InvalidInput
 from agent.inputs import experience, has_nul, required
+from agent.judges import cleaning_mode
+from learners.training import Progress
 from memory.records import Feedback, FeedbackKind
 
 if TYPE_CHECKING:
@@ -78,9 +80,9 @@ def show(agent: Agent, feedback_id: int) -> dict[str, Any]:
     return {"feedback": raw, "decisions": decisions}
 
 
-def committee(agent: Agent, members: list | None = None):
+def committee(agent: Agent, members: list | None = None, backend=None):
     """The cleaning committee: ``members`` (objects with ``key`` and ``judge``), else the settings'.
-    Model judges are built over the agent's served model, so call this on the model thread."""
+    Model judges are built over ``backend`` (default: the agent's), so call this on the model thread."""
     from graphs.committee import CodeJudgeMember, Committee, ModelJudge, RewardModel
     from memory.cleaning import Cleaning
 
@@ -89,9 +91,9 @@ def committee(agent: Agent, members: list | None = None):
         for spec in agent.settings.clean_committee:
             kind, _, arg = spec.partition(":")
             if kind == "judge":
-                members.append(ModelJudge(agent.backend, arg))
+                members.append(ModelJudge(backend or agent.backend, arg))
             elif kind == "codejudge":
-                members.append(CodeJudgeMember(agent.backend))
+                members.append(CodeJudgeMember(backend or agent.backend))
             elif kind == "rm" and arg:
                 members.append(RewardModel(arg, device="cuda" if agent.settings.device.startswith("cuda") else "cpu"))
             else:
@@ -101,12 +103,22 @@ def committee(agent: Agent, members: list | None = None):
     return Committee(members, Cleaning(agent.store))
 
 
-def clean(agent: Agent, method: str, dry_run: bool, members: list | None, on_item: Callable[[], None] | None):
-    """Clean the feedback log into a new version of the cleaned view; returns a ``CleaningReport``."""
+def clean(agent: Agent, method: str, dry_run: bool, members: list | None, on_item: Callable[[], None] | None,
+          progress: Progress | None = None):
+    """Clean the feedback log into a new version of the cleaned view, in the mode the committee's
+    measured accuracy allows (``agent.judges``); returns a ``CleaningReport``."""
+    from graphs.cleaning import check_method
     from graphs.cleaning import clean as run_cleaning
 
-    return agent.on_model_thread(
-        lambda: run_cleaning(agent.store, committee(agent, members), method, dry_run=dry_run, on_item=on_item))
+    check_method(method)
+
+    def run():
+        judges = committee(agent, members)
+        mode = cleaning_mode(agent, judges, progress)
+        return run_cleaning(agent.store, judges, method, mode=mode.value, mode_reason=mode.reason, dry_run=dry_run,
+                            on_item=on_item)
+
+    return agent.on_model_thread(run)
 
 
 def pending(agent: Agent, method: str, members: list | None) -> int:

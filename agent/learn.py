@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
+from agent import judges
 from agent.errors import Interrupted, InvalidInput, StoreError
 from agent.inputs import required
 from learners.training import NullProgress, Progress
@@ -33,7 +34,7 @@ class LearnReport(BaseModel):
     extracted: list[dict[str, Any]] = []  # informative chat turns turned into experiences
     new: list[int] = []
     deferred: list[int] = []  # new experiences past learn.max_new, left for a later night
-    retried: list[int] = []  # refused on an earlier night: each given an adapter of its own tonight
+    retried: list[int] = []  # refused on an earlier night, tried again tonight
     parked: list[int] = []  # refused on learn.max_attempts nights: left to recall, no longer trained
     synthesis: dict[str, Any] = {}  # per experience: yield, probes set aside, pairs written
     target_set: dict[str, int] | None = None  # sentences by kind (new, replay) and adapters trained
@@ -49,6 +50,7 @@ class LearnReport(BaseModel):
     consolidated: list[int] = []
     relapsed: list[int] = []
     pruned: list[str] = []
+    judges: dict[str, Any] | None = None  # the card's date and the modes it set (agent.judges.Modes)
     seconds: float
 
 
@@ -131,7 +133,12 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
     base_source = agent.ensure_base()
     with learn_lock(agent):
         _recover(agent)  # a night killed earlier: its run finished, its debris gone, before this one
+        if not dry_run and judges.load_card(s) is None:  # the first night measures how far to trust the judges
+            progress.note(f"measuring the judges of {s.model} (once per model: its card)")
+            judges.measure(agent, None, progress)
         cleaning = "clean" in steps and s.learn.clean_feedback and not dry_run
+        members = committee(agent) if cleaning else None
+        mode = judges.cleaning_mode(agent, members, progress) if members else None
         context = NightContext(
             store=agent.store, retention=agent.retention, versions=agent.versions, base_model=s.model,
             active=agent.versions.active(s.model), load_base=lambda: _load_weights(agent, base_source),
@@ -139,10 +146,12 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
             user=user, system_prompt=s.system_prompt, learn=s.learn, selfparam=s.selfparam, synthesis=s.synthesis,
             thresholds=s.gate, cache=s.home / "cache", route_min_score=s.route_min_score,
             generator=_generator(agent) if "selfparam" in steps else None,
-            committee=committee(agent) if cleaning else None, clean_method=s.clean_method,
+            committee=members, clean_method=s.clean_method, clean_mode=mode.value if mode else "audit",
+            clean_mode_reason=mode.reason if mode else "",
             consolidate="selfparam" in steps, keep_versions=s.keep_versions, dry_run=dry_run, progress=progress,
         )
         report = run_night(context)
+    report["judges"] = agent.judge_modes().model_dump()
     if report.get("promoted"):
         agent.sync_version()  # hot reload: the next turn answers from the new weights
     return report

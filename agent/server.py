@@ -241,7 +241,8 @@ def status_of(agent, daemon, include_report: bool = True) -> dict[str, Any]:
             "schedule": daemon.schedule if daemon else None,
             "next_night": daemon.next_run() if daemon else next_night(agent.settings.home),
             "last_night": None if last is None else {"job": last.id, "finished_at": last.finished_at,
-                                                     **({"report": last.report} if include_report else {})}}
+                                                     **({"report": last.report} if include_report else {})},
+            "judges": agent.judge_modes().model_dump()}
 
 
 def _version() -> str:

@@ -61,6 +61,19 @@ class LearnSettings(BaseModel):
     extract_turns: bool = Field(True, description="also learn informative statements from chats")
 
 
+class JudgeSettings(BaseModel):
+    """How far the judges must be trusted before they act (``agent.judges``: the model's card)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_committee_accuracy: float = Field(0.8, ge=0.0, le=1.0, description="committee accuracy on labelled pairs "
+                                          "needed to flip or remove feedback; below it cleaning only audits")
+    min_code_tau: float = Field(0.3, ge=-1.0, le=1.0, description="CodeJudge tau-b against test results needed "
+                                "for the code check (verify_code auto)")
+    min_negation: float = Field(0.8, ge=0.0, le=1.0, description="comparator negation invariance (s_neg) needed "
+                                "for the choice check (verify_choices auto)")
+
+
 class ServeSettings(BaseModel):
     """`reverie serve`: the HTTP API and the schedule of nights (``agent.server``, ``agent.daemon``)."""
 
@@ -107,9 +120,11 @@ class Settings(BaseSettings):
                                    "experience a message needs to be answered with the adapter holding it")
 
     # Verifying replies (graphs/verify)
-    verify_code: Literal["off", "binary", "graded"] = Field("binary", description="CodeJudge on replies with code")
+    verify_code: Literal["auto", "off", "binary", "graded"] = Field(
+        "auto", description="CodeJudge on replies with code; auto: binary when the model's card trusts it")
     verify_code_budget_s: float = Field(60.0, gt=0, description="time for judging (and revising) one reply's code")
-    verify_choices: bool = Field(True, description="check the consistency of picks between listed options")
+    verify_choices: Literal["auto", "on", "off"] = Field(
+        "auto", description="check the consistency of picks between listed options; auto: when the card trusts it")
     verify_max_options: int = Field(6, ge=2, le=10, description="options a choice check compares, at most")
 
     # Cleaning feedback (reverie feedback clean, and first thing each night)
@@ -128,6 +143,7 @@ class Settings(BaseSettings):
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     gate: GateThresholds = Field(default_factory=GateThresholds)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    judges: JudgeSettings = Field(default_factory=JudgeSettings)
     generator_model: str | None = Field(
         None, description="model that writes the questions: a folder, an HF id or openai:MODEL; default: the model itself")
     generator_base_url: str = Field("http://localhost:8000/v1", description="endpoint of an openai:MODEL generator")
@@ -135,6 +151,15 @@ class Settings(BaseSettings):
 
     # Storage
     db_timeout_s: float = Field(10.0, gt=0, description="how long to wait for another process's write lock")
+
+    @field_validator("verify_choices", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        """0.1's true / false still work: they mean on / off."""
+        named = {"true": "on", "1": "on", "false": "off", "0": "off"}
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return named.get(value.lower(), value) if isinstance(value, str) else value
 
     @field_validator("models_dir")
     @classmethod
@@ -161,7 +186,7 @@ class Settings(BaseSettings):
         return (init_settings,)
 
 
-SECTIONS = ("learn", "selfparam", "synthesis", "gate", "serve")
+SECTIONS = ("learn", "selfparam", "synthesis", "gate", "serve", "judges")
 
 # The flat keys of 0.1 and where they live now. Kept for one release.
 DEPRECATED = {

@@ -17,7 +17,10 @@ pair is imported as the rater labelled it and cleaned by each method, with
 
 Reported per method: precision and recall of the flips (on the clear pairs, the only ones
 with a ground truth), the share removed (and of the both-bad pairs removed), and the accuracy
-of the labels that remain against the truth, beside the raw labels' accuracy.
+of the labels that remain against the truth, beside the raw labels' accuracy. Each committee is
+first measured on the card's labelled pairs (``agent.judges``): below
+``judges.min_committee_accuracy`` it only audits, and the labels stay as given; the table also
+shows the accuracy the labels would have had, had its proposals been applied.
 """
 
 from __future__ import annotations
@@ -77,8 +80,9 @@ def scripted(pairs: list[dict], members: int, accuracy: float, seed: int) -> lis
     return [member(k) for k in range(members)]
 
 
-def figures(pairs: list[dict], report, ids: dict[str, int]) -> dict:
-    actions = {i["feedback_id"]: i["action"] for i in report.items}
+def figures(pairs: list[dict], report, ids: dict[str, int], key: str = "action") -> dict:
+    """The labels after cleaning (``key`` "action": as applied; "proposed": as the committee proposed)."""
+    actions = {i["feedback_id"]: i[key] for i in report.items}
     clear = [r for r in pairs if not r["subjective"] and not r["both_bad"]]
     flipped = [r for r in clear if actions[ids[r["id"]]] == "flip"]
     true_flips = [r for r in flipped if r["planted_flip"]]
@@ -97,9 +101,9 @@ def figures(pairs: list[dict], report, ids: dict[str, int]) -> dict:
     }
 
 
-def run(pairs, members, label: str, console: Console, model: str | None) -> dict:
+def run(pairs, members, label: str, console: Console, model: str | None, models_dir: Path | None) -> dict:
     with tempfile.TemporaryDirectory() as home:
-        overrides = {"model": model} if model else {}
+        overrides = {**({"model": model} if model else {}), **({"models_dir": models_dir} if models_dir else {})}
         with Agent.open(home, **overrides) as bot:
             imported = bot.import_feedback([as_trl(r) for r in pairs])
             ids = {r["id"]: imported["imported"][n]["feedback_id"] for n, r in enumerate(pairs)}
@@ -110,13 +114,16 @@ def run(pairs, members, label: str, console: Console, model: str | None) -> dict
                     task = progress.add_task(f"{label}: {method}", total=len(pairs))
                     report = bot.clean_feedback(method, members=members(bot),
                                                 on_item=lambda t=task: progress.advance(t))
-                    results[method] = {**figures(pairs, report, ids), "member_calls": report.member_calls}
+                    results[method] = {**figures(pairs, report, ids), "member_calls": report.member_calls,
+                                       "mode": report.mode, "mode_reason": report.mode_reason,
+                                       "proposed": figures(pairs, report, ids, "proposed")}
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="the committee's model (default: the embedded one)")
+    parser.add_argument("--models-dir", type=Path, help="converted base models and their cards (default: a temp home's)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "preferences" / "prefs_dev.jsonl")
     parser.add_argument("--members", type=int, default=5, help="size of the scripted committee")
     parser.add_argument("--accuracy", type=float, default=0.8, help="how often a scripted member is right")
@@ -134,21 +141,25 @@ def main() -> None:
         members = scripted(pairs, args.members, args.accuracy, args.seed)
         report["committees"]["scripted"] = {
             "members": args.members, "accuracy": args.accuracy,
-            "methods": run(pairs, lambda bot: members, "scripted", console, args.model)}
+            "methods": run(pairs, lambda bot: members, "scripted", console, args.model, args.models_dir)}
     if "model" not in args.skip:
         report["committees"]["model"] = {
             "model": args.model or "embedded:smollm2-135m-instruct",
-            "methods": run(pairs, lambda bot: None, "model committee", console, args.model)}
+            "methods": run(pairs, lambda bot: None, "model committee", console, args.model, args.models_dir)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1) + "\n")
 
-    table = Table("committee", "method", "flip precision", "flip recall", "removed", "both-bad removed",
-                  "accuracy of kept labels", "clear kept", title=f"Cleaning {len(pairs)} pairs (raw labels: {raw_accuracy:.2f} right)")
+    table = Table("committee", "method", "mode", "flip precision", "flip recall", "removed", "both-bad removed",
+                  "accuracy of kept labels", "clear kept", "accuracy, had it applied",
+                  title=f"Cleaning {len(pairs)} pairs (raw labels: {raw_accuracy:.2f} right)")
     for name, committee in report["committees"].items():
         for method, f in committee["methods"].items():
-            table.add_row(name, method, *(("-" if f[k] is None else f"{f[k]:.2f}") for k in
-                          ("flip_precision", "flip_recall", "removed", "both_bad_removed", "accuracy")), str(f["clear_kept"]))
+            table.add_row(name, method, f["mode"], *(("-" if f[k] is None else f"{f[k]:.2f}") for k in
+                          ("flip_precision", "flip_recall", "removed", "both_bad_removed", "accuracy")),
+                          str(f["clear_kept"]), "-" if f["proposed"]["accuracy"] is None else f"{f['proposed']['accuracy']:.2f}")
     Console().print(table)
+    for name, committee in report["committees"].items():
+        console.print(f"{name}: {next(iter(committee['methods'].values()))['mode_reason']}", markup=False)
     console.print(f"[dim]wrote {args.json}[/dim]")
 
 

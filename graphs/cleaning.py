@@ -3,7 +3,12 @@ with SAC or a voting cleaner (learners/sac.py), and write the decisions as a new
 cleaned view (memory/cleaning.py). Learners read ``cleaned_preferences``, never raw feedback.
 
 Incremental and idempotent: a run reuses the decisions of the newest run with the same method
-and committee and judges only feedback that came after it; with nothing new it writes nothing.
+and committee and judges only feedback that came after it; with nothing new (and the same mode)
+it writes nothing.
+
+Two modes (``agent.judges`` chooses from the committee's measured accuracy): ``clean`` applies
+the committee's flips and removals; ``audit`` records every vote, bin, reason and the action the
+committee proposed, and keeps every label as it was given.
 Thumbs and preferences are judged; corrections (already experiences) and comments are not.
 """
 
@@ -32,13 +37,16 @@ class CleaningReport(BaseModel):
 
     run_id: int | None  # the view's version; None for a dry run
     method: str
+    mode: str  # clean: the committee's actions applied; audit: proposed and recorded, labels kept
+    mode_reason: str
     committee: list[str]
     dry_run: bool
     up_to_date: bool  # nothing new since the last run of this method and committee: nothing written
     judged: int  # items the committee voted on in this run
     reused: int  # decisions carried over from the previous view
     member_calls: int  # member judgements computed (the rest came from the cache)
-    counts: dict[str, int]  # keep / flip / remove
+    counts: dict[str, int]  # keep / flip / remove, as applied
+    proposed: dict[str, int]  # keep / flip / remove, as the committee proposed (differs only when auditing)
     by_category: dict[str, dict[str, int]]  # SAC's source of unreliability -> action -> count
     by_source: dict[str, dict[str, int]]  # who gave the feedback (user, rater ...) -> action -> count
     items: list[dict[str, Any]]  # per feedback id: kind, source, action, bin, category, reason, votes
@@ -74,27 +82,39 @@ def check_method(method: str) -> None:
         raise InvalidInput(f"unknown cleaning method {method!r}; use one of {', '.join(METHODS)}")
 
 
-def clean(store: Store, committee: Committee, method: str = "sac", *, bins: Bins = Bins(), dry_run: bool = False,
-          on_item: Callable[[], None] | None = None) -> CleaningReport:
+def clean(store: Store, committee: Committee, method: str = "sac", *, mode: str = "clean", mode_reason: str = "",
+          bins: Bins = Bins(), dry_run: bool = False, on_item: Callable[[], None] | None = None) -> CleaningReport:
     check_method(method)
-    cleaning, feedback = Cleaning(store), store.list_feedback()
+    if mode not in ("clean", "audit"):
+        raise InvalidInput(f"unknown cleaning mode {mode!r}; use clean or audit")
+    cleaning, feedback, calls = Cleaning(store), store.list_feedback(), committee.judged_now
     upto = max((f.id for f in feedback), default=0)
     previous, reused = _previous(cleaning, method, committee.keys)
+    reused = {i: _applied(d, mode) for i, d in reused.items()}  # a proposal stands; whether it applies may change
     kinds = {f.id: (f.kind, f.source) for f in feedback}
-    if previous and previous["upto_feedback_id"] == upto:
-        return _report(previous["id"], method, committee, dry_run, True, [], list(reused.values()), kinds)
+    if previous and previous["upto_feedback_id"] == upto and previous["mode"] == mode:
+        return _report(previous["id"], method, (mode, mode_reason), committee.keys, 0, dry_run, True, [],
+                       list(reused.values()), kinds)
     fresh = []
     for item in items_from(store, [f for f in feedback if f.id not in reused and f.kind in JUDGED_KINDS]):
         votes, detail = committee.vote(item)
         decision = decide(method, votes, bins)
-        fresh.append({"feedback_id": item.feedback_id, "action": decision.action, "bin": decision.bin,
-                      "category": decision.category, "reason": decision.reason,
-                      "votes": {key: {**detail[key], "agrees": agree} for key, agree in zip(committee.keys, votes.agree)}})
+        fresh.append(_applied({"feedback_id": item.feedback_id, "proposed": decision.action, "bin": decision.bin,
+                               "category": decision.category, "reason": decision.reason,
+                               "votes": {key: {**detail[key], "agrees": agree}
+                                         for key, agree in zip(committee.keys, votes.agree)}}, mode))
         if on_item is not None:
             on_item()
     decisions = sorted([*reused.values(), *fresh], key=lambda d: d["feedback_id"])
-    run_id = None if dry_run else cleaning.record_run(method, committee.keys, upto, decisions)
-    return _report(run_id, method, committee, dry_run, False, fresh, list(reused.values()), kinds)
+    run_id = None if dry_run else cleaning.record_run(method, committee.keys, upto, decisions, mode, mode_reason)
+    return _report(run_id, method, (mode, mode_reason), committee.keys, committee.judged_now - calls, dry_run, False,
+                   fresh, list(reused.values()), kinds)
+
+
+def _applied(decision: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The committee's proposal, applied when cleaning and only recorded when auditing."""
+    proposed = decision.get("proposed") or decision["action"]
+    return {**decision, "proposed": proposed, "action": proposed if mode == "clean" else "keep"}
 
 
 def pending(store: Store, method: str, committee_keys: list[str]) -> int:
@@ -109,7 +129,7 @@ def _previous(cleaning: Cleaning, method: str, keys: list[str]) -> tuple[dict | 
     return run, ({d["feedback_id"]: d for d in cleaning.decisions(run["id"])} if run else {})
 
 
-def _report(run_id, method, committee, dry_run, up_to_date, fresh, reused, kinds) -> CleaningReport:
+def _report(run_id, method, mode, keys, calls, dry_run, up_to_date, fresh, reused, kinds) -> CleaningReport:
     decisions = sorted([*fresh, *reused], key=lambda d: d["feedback_id"])
     by_category: dict[str, Counter] = defaultdict(Counter)
     by_source: dict[str, Counter] = defaultdict(Counter)
@@ -117,9 +137,10 @@ def _report(run_id, method, committee, dry_run, up_to_date, fresh, reused, kinds
         by_category[d["category"]][d["action"]] += 1
         by_source[kinds[d["feedback_id"]][1]][d["action"]] += 1
     return CleaningReport(
-        run_id=run_id, method=method, committee=committee.keys, dry_run=dry_run, up_to_date=up_to_date,
-        judged=len(fresh), reused=len(reused), member_calls=committee.judged_now,
+        run_id=run_id, method=method, mode=mode[0], mode_reason=mode[1], committee=keys, dry_run=dry_run,
+        up_to_date=up_to_date, judged=len(fresh), reused=len(reused), member_calls=calls,
         counts={a: sum(d["action"] == a for d in decisions) for a in ("keep", "flip", "remove")},
+        proposed={a: sum(d["proposed"] == a for d in decisions) for a in ("keep", "flip", "remove")},
         by_category={k: dict(v) for k, v in by_category.items()}, by_source={k: dict(v) for k, v in by_source.items()},
         items=[{**d, "kind": kinds[d["feedback_id"]][0], "source": kinds[d["feedback_id"]][1]} for d in decisions],
     )

@@ -16,8 +16,7 @@ keep the result only if it is better.
   prepare   fresh base weights; probes set aside per new experience (never trained on); the
             model's own QA pairs for the rest (``learners.synthesis``); replay text; the new
             experiences split into groups of ``learn.adapter_size``, one target set each. A dry
-            run ends here, having written nothing. An experience refused before gets an adapter of
-            its own: what did not fit beside another experience may fit alone
+            run ends here, having written nothing
   train     SELF-PARAM (``learners.selfparam``): one fresh LoRA adapter per group, from the base;
             the teacher is the base with the experience in its prompt. Earlier nights' adapters
             are never touched: knowledge accumulates because nothing overwrites it
@@ -71,7 +70,7 @@ class NightState(TypedDict, total=False):
     extracted: list[dict]  # [{"turn_id", "text", "experience_id"}]
     new: list[int]  # experiences learned tonight
     deferred: list[int]  # new ones past the night's cap: a later night learns them (recall answers them meanwhile)
-    retried: list[int]  # new ones refused on an earlier night: each trained alone tonight
+    retried: list[int]  # new ones refused on an earlier night, tried again tonight
     parked: list[int]  # refused on learn.max_attempts nights: no longer trained, recall answers them
     stop: str | None  # why the night ended early
     synthesis: dict  # per new experience: the yield report and the probes set aside
@@ -135,6 +134,8 @@ class NightContext:
     generator: Any = None  # a separate question-writing backend, if configured
     committee: Committee | None = None  # cleans the day's feedback first; None: no cleaning tonight
     clean_method: str = "sac"
+    clean_mode: str = "audit"  # clean: the committee's flips and removals apply; audit: recorded only
+    clean_mode_reason: str = ""
     route_min_score: float = 0.35  # as chat turns route (settings.route_min_score)
     consolidate: bool = True  # False: the night only cleans (``learn --only clean``)
     dry_run: bool = False
@@ -156,9 +157,11 @@ def clean(state: NightState, runtime: Runtime[NightContext]) -> dict:
     if not todo:
         return {"cleaning": None}
     advance = ctx.progress.phase("cleaning feedback", todo)
-    report = clean_feedback(ctx.store, ctx.committee, ctx.clean_method, on_item=advance)
-    return {"cleaning": {"run_id": report.run_id, "method": report.method, "judged": report.judged,
-                         "counts": report.counts}}
+    report = clean_feedback(ctx.store, ctx.committee, ctx.clean_method, mode=ctx.clean_mode,
+                            mode_reason=ctx.clean_mode_reason, on_item=advance)
+    return {"cleaning": {"run_id": report.run_id, "method": report.method, "mode": report.mode,
+                         "mode_reason": report.mode_reason, "judged": report.judged, "counts": report.counts,
+                         "proposed": report.proposed}}
 
 
 def extract(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -246,9 +249,10 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
         return {"synthesis": report}
 
     replay = _replay(ctx, bench.base, base_id)
-    retried = state.get("retried", [])
-    fresh, size = [e for e in state["new"] if e not in retried], ctx.learn.adapter_size
-    bench.groups = [[e] for e in retried] + [fresh[i : i + size] for i in range(0, len(fresh), size)]
+    # Refused experiences are grouped like new ones: one fact per adapter measured worse than two
+    # (examples/adapter_capacity.py), so a retry does not train them alone.
+    new, size = list(state["new"]), ctx.learn.adapter_size
+    bench.groups = [new[i : i + size] for i in range(0, len(new), size)]
     counts = {"new": 0, "replay": 0, "adapters": len(bench.groups)}
     for group in bench.groups:
         rows = [(e, texts[e], q, a) for e in group for q, a, _ in pairs[e]]

@@ -30,19 +30,22 @@ class Cleaning:
 
     # -- runs (versions of the view) --------------------------------------------------------
 
-    def record_run(self, method: str, committee: Sequence[str], upto: int, decisions: Sequence[dict]) -> int:
-        """Write one view: ``decisions`` rows have feedback_id, action, bin, category, reason, votes."""
+    def record_run(self, method: str, committee: Sequence[str], upto: int, decisions: Sequence[dict],
+                   mode: str = "clean", mode_reason: str | None = None) -> int:
+        """Write one view: ``decisions`` rows have feedback_id, action (applied), proposed (the
+        committee's; differs only in audit mode), bin, category, reason, votes."""
         counts = {a: sum(d["action"] == a for d in decisions) for a in ("keep", "flip", "remove")}
         with self.store.transaction() as db:
             run_id = db.execute(
-                "INSERT INTO cleaning_runs (method, committee, upto_feedback_id, counts, created_at) VALUES (?, ?, ?, ?, ?)",
-                (method, json.dumps(list(committee)), upto, json.dumps(counts), now()),
+                "INSERT INTO cleaning_runs (method, committee, upto_feedback_id, counts, created_at, mode, mode_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (method, json.dumps(list(committee)), upto, json.dumps(counts), now(), mode, mode_reason),
             ).lastrowid
             db.executemany(
-                "INSERT INTO cleaning_decisions (run_id, feedback_id, action, bin, category, reason, votes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, d["feedback_id"], d["action"], d["bin"], d["category"], d["reason"], json.dumps(d["votes"]))
-                 for d in decisions],
+                "INSERT INTO cleaning_decisions (run_id, feedback_id, action, bin, category, reason, votes, proposed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, d["feedback_id"], d["action"], d["bin"], d["category"], d["reason"], json.dumps(d["votes"]),
+                  d.get("proposed", d["action"])) for d in decisions],
             )
         return run_id
 
@@ -58,6 +61,6 @@ class Cleaning:
         return None
 
     def decisions(self, run_id: int) -> list[dict[str, Any]]:
-        rows = self.store.query("SELECT feedback_id, action, bin, category, reason, votes FROM cleaning_decisions "
-                                "WHERE run_id = ? ORDER BY feedback_id", (run_id,))
-        return [{**r, "votes": json.loads(r["votes"])} for r in rows]
+        rows = self.store.query("SELECT feedback_id, action, proposed, bin, category, reason, votes "
+                                "FROM cleaning_decisions WHERE run_id = ? ORDER BY feedback_id", (run_id,))
+        return [{**r, "proposed": r["proposed"] or r["action"], "votes": json.loads(r["votes"])} for r in rows]

@@ -325,6 +325,15 @@ def m011_refused_training(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO trained_on SELECT * FROM trained_on_m006")
     db.execute("DROP TABLE trained_on_m006")
 
+
+@migration
+def m012_cleaning_modes(db: sqlite3.Connection) -> None:
+    # A committee whose accuracy was not measured high enough only audits: the run records what it
+    # would have done (``proposed``) and changes no label. Runs before this one all applied.
+    db.execute("ALTER TABLE cleaning_runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'clean' CHECK (mode IN ('clean', 'audit'))")
+    db.execute("ALTER TABLE cleaning_runs ADD COLUMN mode_reason TEXT")
+    db.execute("ALTER TABLE cleaning_decisions ADD COLUMN proposed TEXT CHECK (proposed IN ('keep', 'flip', 'remove'))")
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -32,8 +32,37 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def models_dir(request) -> Path:
-    """Converted base models, shared by every test and kept between runs."""
-    return Path(request.config.cache.mkdir("reverie-models"))
+    """Converted base models, shared by every test and kept between runs, with planted cards."""
+    folder = Path(request.config.cache.mkdir("reverie-models"))
+    for spec in (str(folder / "tiny-random"), str(folder / "tiny-random-b"), "embedded:smollm2-135m-instruct"):
+        plant_card(folder, spec, CHANCE)
+    return folder
+
+
+# A judge card at chance, close to what the embedded model measured (README, "Judges"): planted
+# so that a night does not spend minutes measuring one in every test. Measuring a card is tested
+# on its own (tests/agent/test_judges.py), on a smaller measuring set and a models folder of its own.
+CHANCE = {"codejudge": {"binary": {"items": 12, "invalid_rate": 0.0, "kendall_tau": -0.2, "accuracy": 0.42,
+                                   "s_per_item": 27.0},
+                        "graded": {"items": 12, "invalid_rate": 0.2, "kendall_tau": None, "accuracy": 0.49,
+                                   "s_per_item": 6.0}},
+          "comparator": {"raw": {"s_comm": 0.0, "s_neg": 0.0, "s_tran_3": 1.0, "agreement": 0.5},
+                         "calibrated": {"s_comm": 1.0, "s_neg": 0.02, "s_tran_3": 0.99, "agreement": 0.61}},
+          "committee": {"accuracy": 0.62, "pairs": 24, "abstained": 0},
+          "qa": {"contains": 0.65, "questions": 10}, "seconds": 0.0}
+
+
+def plant_card(models_path: Path, spec: str, figures: dict) -> None:
+    """A card for ``spec`` with ``figures`` (its committee: the default members over ``spec``)."""
+    from agent.judges import Card, card_path, save_card
+    from graphs.verify import prompts
+    from graphs.verify.card import data_version
+
+    members = [f"judge:{c}:{spec}:p{prompts.VERSION}" for c in ("helpful", "correct", "harmless")]
+    figures = {**figures, "committee": {**figures["committee"], "members": members + [
+        f"codejudge:binary:{spec}:p{prompts.VERSION}"]}}
+    save_card(Card(model=spec, measured_at="2026-11-30T00:00:00+00:00", data=data_version(), figures=figures),
+              card_path(models_path, spec))
 
 
 @pytest.fixture(autouse=True)

@@ -160,7 +160,10 @@ def verdict_line(verdict: dict) -> str:
     if verdict.get("kind") == "code":
         score = "" if verdict.get("score") is None else f" {verdict['score']:.2f}"
         revised = f" · revised, kept the {verdict['kept']}" if verdict.get("revised") else ""
-        return f"code check ({verdict['mode']}): {verdict['result']}{score}{revised} · {verdict['latency_s']:.1f} s"
+        unreliable = f" · {verdict['reliability']}" if verdict.get("reliability") else ""
+        return (f"code check ({verdict['mode']}): {verdict['result']}{score}{revised}{unreliable} · "
+                f"{verdict['latency_s']:.1f} s")
     if verdict.get("kind") == "choice":
-        return f"choice check: {verdict['result']} · {verdict['analysis']} · {verdict['latency_s']:.1f} s"
+        took = f" · {verdict['latency_s']:.1f} s" if "latency_s" in verdict else ""
+        return f"choice check: {verdict['result']} · {verdict['analysis']}{took}"
     return f"verdict: {verdict}"

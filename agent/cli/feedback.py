@@ -102,10 +102,14 @@ def clean(
         total = bot.feedback_to_clean(method)
         with shown(err, disable=as_json) as progress:
             advance = progress.phase("judging", total)
-            report = bot.clean_feedback(method, dry_run=dry_run, on_item=lambda: advance(1))
+            report = bot.clean_feedback(method, dry_run=dry_run, on_item=lambda: advance(1), progress=progress)
     if as_json:
         print_json(report)
         return
+    out.print(f"mode: {report.mode} · {report.mode_reason}", markup=False)
+    if report.mode == "audit" and report.proposed != report.counts:
+        out.print(f"the committee proposed {report.proposed['flip']} flip(s) and {report.proposed['remove']} "
+                  "removal(s); recorded, not applied", markup=False)
     if report.up_to_date:
         out.print(f"nothing new since view {report.run_id} ({method}); its decisions:")
     table = Table("by source of unreliability", "keep", "flip", "remove", title=f"{method}: {len(report.items)} item(s)")

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from agent.cli.app import app, err, open_agent, out, output_file, print_json, styled, write_output
+from agent.cli.models import print_modes
 from agent.progress import shown
 
 
@@ -28,8 +29,10 @@ def learn(
         return
     if report.cleaning:
         c = report.cleaning
-        out.print(f"feedback: {c['judged']} new item(s) cleaned ({c['method']}) into view {c['run_id']}: "
+        out.print(f"feedback: {c['judged']} new item(s) cleaned ({c['method']}, {c['mode']}) into view {c['run_id']}: "
                   f"{c['counts']['keep']} kept, {c['counts']['flip']} flipped, {c['counts']['remove']} removed")
+        if c["mode"] == "audit":
+            out.print(f"  audit only: {c['mode_reason']}", markup=False)
     if report.stop:
         out.print(report.stop)
         return
@@ -40,7 +43,7 @@ def learn(
         out.print(f"{len(report.deferred)} more new experience(s) wait for a later night (learn.max_new); "
                   "recall answers them meanwhile")
     if report.retried:
-        out.print(f"refused before, now each in an adapter of its own: {', '.join(map(str, report.retried))}")
+        out.print(f"refused on an earlier night, tried again: {', '.join(map(str, report.retried))}")
     if report.parked:
         out.print(f"left to recall after refused nights (learn.max_attempts): {', '.join(map(str, report.parked))}")
     table = Table("experience", "probes set aside", "QA pairs (written + recited)", "rejected", box=None,
@@ -70,6 +73,8 @@ def learn(
                   sep="")
     else:
         out.print(styled(f"kept {report.parent}", "yellow"), ": " + "; ".join(report.reasons), sep="")
+    if report.judges:
+        print_modes(report.judges)
 
 
 @app.command()

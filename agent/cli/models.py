@@ -107,3 +107,52 @@ def prune(
     with open_agent(ctx) as bot:
         removed = bot.prune(bot.settings.keep_versions if keep is None else keep)
     print_json({"pruned": removed}) if as_json else err.print(f"pruned {', '.join(removed) or 'nothing'}")
+
+
+@models_app.command()
+def card(
+    ctx: typer.Context,
+    model: str = typer.Option(None, "--model", help="A model spec (default: the configured model)."),
+    refresh: bool = typer.Option(False, "--refresh", help="Measure again, even when a card is cached."),
+    as_json: bool = typer.Option(False, "--json", help="Print the Card."),
+) -> None:
+    """How far this model's judges can be trusted: measured once (minutes), then cached."""
+    from agent.progress import shown
+
+    with open_agent(ctx) as bot:
+        with shown(err, disable=as_json) as progress:
+            found = bot.card(model, refresh=refresh, progress=progress)
+        modes = bot.judge_modes() if found.model == bot.settings.model else None
+    if as_json:
+        print_json(found)
+        return
+    f = found.figures
+    table = Table("judge", "measured on", "figures", box=None, header_style="bold",
+                  title=f"card of {found.model}, measured {found.measured_at} ({f['seconds']:.0f} s)")
+    for mode in ("binary", "graded"):
+        c = f["codejudge"][mode]
+        table.add_row(f"CodeJudge {mode}", f"{c['items']} programs with test results",
+                      f"tau-b {_figure(c['kendall_tau'])} · accuracy {_figure(c['accuracy'])} · "
+                      f"invalid {_figure(c['invalid_rate'])} · {c['s_per_item']} s each")
+    for view in ("raw", "calibrated"):
+        c = f["comparator"][view]
+        table.add_row(f"comparator, {view}", "ranked sets with a true order",
+                      " · ".join(f"{k} {_figure(c[k])}" for k in ("s_comm", "s_neg", "s_tran_3", "agreement")))
+    c = f["committee"]
+    table.add_row("cleaning committee", f"{c['pairs']} labelled pairs",
+                  f"prefers the better answer {_figure(c['accuracy'])} · abstained {c['abstained']}")
+    table.add_row("in-context QA", f"{f['qa']['questions']} held-out questions", f"contains {_figure(f['qa']['contains'])}")
+    out.print(table)
+    if modes is not None:
+        print_modes(modes.model_dump())
+
+
+def print_modes(modes: dict) -> None:
+    """The modes the card set, one line each, with the reason."""
+    out.print(f"judges (card {modes['card'] or 'not measured yet'}):")
+    for name in ("cleaning", "code_check", "choice_check"):
+        out.print(f"  {name.replace('_', ' ')}: {modes[name]['value']} · {modes[name]['reason']}", markup=False)
+
+
+def _figure(value) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from agent.cli.app import app, err, open_agent, out, print_json
+from agent.cli.models import print_modes
 from agent.errors import InvalidInput
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -111,6 +112,7 @@ def status(
     out.print("last night: " + ("none yet" if last is None else f"job {last['job']}, finished {last['finished_at']}"))
     server = report["server"]
     out.print(f"server: {server['url']} (pid {server['pid']})" if server else "server: none running on this home")
+    print_modes(report["judges"])
 
 
 @jobs_app.command("list")

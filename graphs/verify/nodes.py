@@ -24,11 +24,13 @@ def _rank(verdict: CodeVerdict) -> float:
 @dataclass(frozen=True)
 class CodeCheck:
     """CodeJudge on answers that contain code: judge against the user's request; on a No,
-    regenerate once with the analysis as feedback, judge again, and keep the better answer."""
+    regenerate once with the analysis as feedback, judge again, and keep the better answer.
+    A judge the model's card does not trust (``unreliable`` says why) is shown, never acted on."""
 
     mode: str = "binary"  # binary or graded
     budget_s: float = 60.0  # for the whole check, revision included
     config: JudgeConfig = JudgeConfig()
+    unreliable: str | None = None
 
     def __call__(self, state, ctx) -> Verification | None:
         reply = state["reply"]
@@ -40,6 +42,8 @@ class CodeCheck:
         _status(ctx, f"checking the code ({self.mode} CodeJudge, up to {self.budget_s:.0f} s)")
         first = self._judge(ctx.backend, request, found, start)
         verdict = {**first.model_dump(), "revised": False, "kept": "original"}
+        if self.unreliable is not None:
+            return Verification({**verdict, "reliability": f"unreliable judge: {self.unreliable}"})
         if first.result != "no" or self._left(start) <= 0:
             return Verification(verdict)
         # One revision, told what the analysis found.
@@ -71,14 +75,21 @@ class CodeCheck:
 class ChoiceCheck:
     """When the user asks to choose between or rank options the message lists, ask the
     comparator about every pair in both orders and with the negated question. If those
-    verdicts disagree, the verdict is ``inconsistent`` and the reply says it is unsure."""
+    verdicts disagree, the verdict is ``inconsistent`` and the reply says it is unsure. On a model
+    whose card says its comparator cannot tell (``unavailable`` says why), the verdict says so and
+    nothing is computed or changed."""
 
     max_options: int = 6
+    unavailable: str | None = None
 
     def __call__(self, state, ctx) -> Verification | None:
         found = find_options(state["messages"][-1]["content"], self.max_options)
         if found is None:
             return None
+        if self.unavailable is not None:
+            return Verification({"kind": "choice", "mode": "consistency", "result": "unavailable", "score": None,
+                                 "options": found[1], "analysis": f"the choice check is unavailable: {self.unavailable}",
+                                 "prompts": prompts.VERSION})
         start = time.monotonic()
         question, options = found
         _status(ctx, f"checking the pick between {len(options)} options for consistency")

@@ -89,13 +89,19 @@ def test_the_gate_refuses_a_version_that_damages_general_ability(reverie, embedd
     assert answer["model_version"] == "base" and "Paris" in answer["text"]
 
 
-def test_a_code_answer_is_judged_and_its_verdict_kept_on_the_turn(reverie, embedded_dir):
-    result = reverie("--set", "max_new_tokens=80", "--set", "verify_code_budget_s=25", "ask",
-                     "Write a Python function add(a, b) that returns the sum of a and b.", "--json")
+def test_a_code_answer_waits_for_no_unreliable_judge_unless_asked(reverie, embedded_dir):
+    # The card (planted at chance, as this model measures) turns the code check off by default.
+    asked = "Write a Python function add(a, b) that returns the sum of a and b."
+    plain = ask_json(reverie, asked)
+    assert plain["verdicts"] == [] and "def add" in plain["text"]
+    # Set by hand, it runs, says the judge is unreliable, and never replaces the answer.
+    result = reverie("--set", "max_new_tokens=80", "--set", "verify_code_budget_s=25", "--set", "verify_code=binary",
+                     "ask", asked, "--json")
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
     [verdict] = reply["verdicts"]
     assert (verdict["kind"], verdict["mode"]) == ("code", "binary") and verdict["result"] in ("yes", "no", "invalid")
+    assert verdict["reliability"].startswith("unreliable judge: ") and not verdict["revised"]
     assert verdict["latency_s"] < 60 and "def add" in reply["text"]
     logged = json.loads(reverie("log", "--thread", reply["thread_id"], "--json").stdout)["turns"]
     assert logged[-1]["verdicts"] == reply["verdicts"] and logged[-1]["content"] == reply["text"]

@@ -87,16 +87,15 @@ def test_a_refused_version_is_recorded_and_the_active_one_kept(open_bot):
 
 
 
-def test_refused_experiences_are_retried_alone_then_left_to_recall(open_bot):
+def test_refused_experiences_are_retried_then_left_to_recall(open_bot):
     bot = open_bot(gate={"min_efficacy": 1.0})  # the tiny model learns nothing: every adapter is refused
     first = bot.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
     second = bot.teach("My cat Miso eats salmon on Sundays.")
     one = bot.learn()
     assert [a["experiences"] for a in one.figures["adapters"].values()] == [[first, second]] and one.retried == []
-    # Refused together: each gets an adapter of its own on the next night.
+    # Refused: tried again on the next night, and counted.
     two = bot.learn()
     assert two.retried == [first, second]
-    assert [a["experiences"] for a in two.figures["adapters"].values()] == [[first], [second]]
     assert bot.retention.refusals(bot.settings.model) == {first: 2, second: 2}
     # Refused on learn.max_attempts (2) nights: no third night trains them; recall still answers.
     three = bot.learn()

@@ -81,7 +81,7 @@ def test_feedback_survives_its_rebuild_and_becomes_append_only(tmp_path):
 def test_trained_on_keeps_its_rows_and_learns_the_refused_role(tmp_path):
     path = tmp_path / "r.db"
     conn = connect(path)
-    migrate(conn, path, upto=10)
+    migrate(conn, path, upto=10)  # before m011
     conn.execute("INSERT INTO experiences (text, source, user, created_at, updated_at) VALUES ('x', 'taught', 'ana', 'x', 'x')")
     conn.execute("INSERT INTO model_versions (id, base_model, created_at) VALUES ('base', 'm', 'x')")
     conn.execute("INSERT INTO learn_runs (base_model, parent, started_at) VALUES ('m', 'base', 'x')")

@@ -123,3 +123,20 @@ def test_a_verifier_says_what_it_is_doing():
     ctx = SimpleNamespace(**{**vars(ctx_for(ScriptedCoder())), "on_status": heard.append})
     CodeCheck("binary", budget_s=60)(state_with(WRONG), ctx)
     assert heard == ["checking the code (binary CodeJudge, up to 60 s)", "the check said No: writing a revised answer"]
+
+
+def test_an_unreliable_code_judge_is_shown_and_never_replaces_the_answer():
+    model = ScriptedCoder()
+    outcome = CodeCheck("binary", budget_s=60, unreliable="CodeJudge binary tau-b -0.20")(state_with(WRONG),
+                                                                                          ctx_for(model))
+    v = outcome.verdict
+    assert (v["result"], v["revised"], v["kept"]) == ("no", False, "original") and outcome.reply is None
+    assert v["reliability"] == "unreliable judge: CodeJudge binary tau-b -0.20"
+    assert [prefill for prefill, _ in model.calls] == [prompts.ANALYZE_PREFILL, prompts.SUMMARIZE_PREFILL]
+
+
+def test_an_unavailable_choice_check_says_so_and_computes_nothing():
+    state = state_with("Porridge, definitely.", "Which is better for breakfast, porridge or toast?")
+    outcome = ChoiceCheck(unavailable="comparator s_neg 0.02")(state, ctx_for(object()))  # no model is asked
+    assert outcome.verdict["result"] == "unavailable" and outcome.reply is None
+    assert outcome.verdict["analysis"] == "the choice check is unavailable: comparator s_neg 0.02"
