@@ -2,11 +2,12 @@
 
     python examples/demo.py [--model SPEC]
 
-The whole loop, the way a long-running assistant lives: it starts `reverie serve` with a night
+The whole loop, the way a long-running assistant lives: it measures how far the model's judges
+can be trusted (its card: once per model, kept in .demo/models), starts `reverie serve` with a night
 scheduled two minutes ahead, chats through the official `openai` client, teaches facts and rates
 an answer over HTTP, answers from recall and (recall off) from the weights alone, lets the
-scheduled night fold the day into a new version (SELF-PARAM into a frozen adapter, evaluation,
-the gate), and asks again once the server serves it; then it stops the server cleanly, shows the
+scheduled night clean the feedback (an audit only, on a committee the card does not trust) and
+fold the day into a new version (SELF-PARAM into a frozen adapter, evaluation, the gate), and asks again once the server serves it; then it stops the server cleanly, shows the
 night's job, the retention table and plot, and a check of its own judgement from the CLI.
 Everything lives in .demo/ (the converted model in .demo/models is kept between runs; the rest
 starts afresh). The answers are the 135M model's own: small, sometimes odd, never scripted.
@@ -122,7 +123,10 @@ def main() -> None:
     console.rule("1. The model knows general things on its own")
     reverie("ask", "What is the capital of France?", model=model)
 
-    console.rule("2. Run it as a server that learns at night (here: in two minutes)")
+    console.rule("2. Its judges measure how far to trust themselves (once per model, minutes the first time)")
+    reverie("models", "card", model=model)
+
+    console.rule("3. Run it as a server that learns at night (here: in two minutes)")
     server = Server(model, near_schedule())
     try:
         client = openai.OpenAI(base_url=f"{URL}/v1", api_key="none")
@@ -131,18 +135,18 @@ def main() -> None:
             console.print(httpx.post(f"{URL}/v1/memories", json={"text": fact, "user": "you"}, timeout=120).json(),
                           markup=False)
 
-        console.rule("3. Any OpenAI client chats with it; new threads recall what was taught")
+        console.rule("4. Any OpenAI client chats with it; new threads recall what was taught")
         meta = ask(client, "Where does my sister Ines live?")
         ask(client, "When is the weekly planning meeting?")
         console.print(f"\n[bold cyan]POST {URL}/v1/feedback[/bold cyan]")
         console.print(httpx.post(f"{URL}/v1/feedback", json={"turn_id": meta["turn_id"], "kind": "up", "user": "you",
                                                              "text": "exactly right"}).json(), markup=False)
 
-        console.rule("4. Without recall, the weights alone do not know it (yet)")
+        console.rule("5. Without recall, the weights alone do not know it (yet)")
         for question in QUESTIONS:
             ask(client, question, recall=False)
 
-        console.rule("5. The scheduled night: clean the feedback, fold the day into a new adapter, gate")
+        console.rule("6. The scheduled night: clean the feedback, fold the day into a new adapter, gate")
         before = httpx.get(f"{URL}/status").json()
         console.print(f"serving {before['active_version']}; next night {before['next_night']}", markup=False)
         started = time.time()
@@ -156,18 +160,19 @@ def main() -> None:
         console.print(f"night {ended[0]['status']}; serving {status['active_version']}, adapters {status['adapters']}",
                       markup=False)
 
-        console.rule("6. The same questions, recall still off: the weights now answer")
+        console.rule("7. The same questions, recall still off: the weights now answer")
         for question in QUESTIONS:
             ask(client, question, recall=False)
     finally:
         server.stop()
 
-    console.rule("7. What the night did, and retention per experience and version")
+    console.rule("8. What the night did, and retention per experience and version")
     reverie("jobs", "list", model=model)
     reverie("retention", "--plot", str(HOME / "retention.png"), model=model)
     reverie("memory", "list", model=model)
+    reverie("feedback", "list", model=model)  # the thumb stays as given: the card's committee only audits
 
-    console.rule("8. It checks its own judgements: order, negation, transitivity")
+    console.rule("9. It checks its own judgements: order, negation, transitivity")
     reverie("judge", "rank", "--instruction", "Which number is larger?", "--", "7", "300", "42", model=model)
     console.print(f"\n[dim]demo data: {HOME} (try: REVERIE_HOME={HOME} reverie serve)[/dim]")
 

@@ -20,3 +20,11 @@ def test_config_show_names_section_settings_by_their_dotted_key(cli):
     code, out, _ = cli("config", "show")
     row = next(cells for line in out.splitlines() if (cells := line.split())[:1] == ["selfparam.lora_alpha"])
     assert row[1:] == ["32", "default"]
+
+
+def test_config_show_says_what_the_card_set_and_why(cli):
+    code, out, _ = cli("config", "show", "--json")
+    judges = json.loads(out)["judges"]
+    assert code == 0 and judges["code_check"]["value"] == "off" and "tau-b -0.20" in judges["code_check"]["reason"]
+    code, out, _ = cli("--set", "judges.min_committee_accuracy=0.5", "config", "show")
+    assert "cleaning: clean · the committee prefers the better answer on 0.62" in out

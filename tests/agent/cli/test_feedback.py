@@ -23,12 +23,15 @@ def test_feedback_import_clean_list_show_export(cli, tmp_path, one_line_error):
     code, out, _ = cli("feedback", "clean", "--json")
     cleaned = json.loads(out)
     assert code == 0 and cleaned["run_id"] == 1 and len(cleaned["items"]) == 3
-    assert all(i["action"] in ("keep", "flip", "remove") and i["reason"] and i["votes"] for i in cleaned["items"])
+    # Its card is at chance (planted, 0.62 < 0.80): an audit, every label kept, the proposals recorded.
+    assert cleaned["mode"] == "audit" and "0.62 of 24 labelled pairs" in cleaned["mode_reason"]
+    assert all(i["action"] == "keep" and i["proposed"] in ("keep", "flip", "remove") and i["reason"] and i["votes"]
+               for i in cleaned["items"])
     assert {i["source"] for i in cleaned["items"]} == {"rater_A", "hh-sample"}
     code, out, _ = cli("feedback", "clean")
     assert code == 0 and "nothing new since view 1" in out
     code, out, _ = cli("feedback", "clean", "--method", "vote_all_r", "--dry-run")
-    assert code == 0 and "by source of unreliability" in out
+    assert code == 0 and "by source of unreliability" in out and "mode: audit · the committee prefers" in out
     code, _, err = cli("feedback", "clean", "--method", "magic")
     assert code == 2 and one_line_error(err)
 

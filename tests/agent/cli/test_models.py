@@ -26,3 +26,14 @@ def test_models_commands(cli, tiny_dir, tiny_dir_b, home, one_line_error):
     assert code == 2 and one_line_error(err) and "pruned" in err
     code, _, err = cli("models", "show", "v7")
     assert code == 3 and one_line_error(err)
+
+
+def test_models_card_prints_the_cached_card_and_the_modes_it_sets(cli):
+    # The tiny model's card is planted at chance (tests/conftest.py): cached, so nothing is measured.
+    code, out, _ = cli("models", "card", "--json")
+    card = json.loads(out)
+    assert code == 0 and card["figures"]["committee"]["accuracy"] == 0.62 and card["measured_at"].startswith("2026")
+    code, out, _ = cli("models", "card")
+    assert code == 0 and "CodeJudge binary" in out and "tau-b -0.20" in out
+    assert "cleaning: audit · the committee prefers the better answer on 0.62 of 24 labelled pairs" in out
+    assert "code check: off" in out and "choice check: unavailable" in out
