@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from agent.llm import load_backend  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
+from graphs.verify.card import code_figures  # noqa: E402
 from graphs.verify.codejudge import CodeTask, JudgeConfig, judge_code, language_name  # noqa: E402
-from learners.metrics import kendall_tau, spearman  # noqa: E402
+from learners.metrics import spearman  # noqa: E402
 
 FILES = ("humaneval_x_python", "humaneval_x_cpp", "humaneval_x_java", "humaneval_x_js", "humaneval_x_go", "apps")
 
@@ -51,16 +52,13 @@ def balanced(items: list[dict], n: int) -> list[dict]:
 
 
 def figures(rows: list[dict]) -> dict:
+    """The card's figures (``graphs.verify.card.code_figures``), with Spearman and invalid-as-wrong."""
     valid = [r for r in rows if r["score"] is not None]
     scores, labels = [r["score"] for r in valid], [float(r["passed"]) for r in valid]
     return {
-        "items": len(rows),
-        "invalid_rate": round(1 - len(valid) / len(rows), 3) if rows else None,
-        "kendall_tau": kendall_tau(scores, labels) if len(valid) > 1 else None,
+        **code_figures(rows),
         "spearman": spearman(scores, labels) if len(valid) > 1 else None,
-        "accuracy": round(sum((r["result"] == "yes") == r["passed"] for r in valid) / len(valid), 3) if valid else None,
         "accuracy_invalid_as_wrong": round(sum((r["result"] == "yes") == r["passed"] for r in valid) / len(rows), 3),
-        "s_per_item": round(statistics.mean(r["latency_s"] for r in rows), 2),
     }
 
 
