@@ -12,7 +12,10 @@ processes firing the same night insert one row and one of them claims it. A miss
 machine was down or asleep) runs once at start when it is within ``misfire_grace_s`` of its
 time, and not at all outside it: APScheduler's default grace of 1 s silently drops late runs.
 A run found ``running`` with an expired lease at start-up was abandoned: it is marked
-``interrupted`` and queued once more. The child dies with its parent (PR_SET_PDEATHSIG), so a
+``interrupted`` and queued once more. The optional early trigger (``serve.idle_min_new``) checks
+every minute: when at least that many experiences wait in no adapter and no turn came for
+``serve.idle_quiet_min`` minutes, a night runs now, keyed by the newest waiting experience (so
+the same waiting set triggers once, whichever process sees it first). The child dies with its parent (PR_SET_PDEATHSIG), so a
 killed server leaves no orphan learning on its own.
 """
 
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reverie.daemon")
 NIGHTLY = "nightly"
+IDLE = "idle-check"
 _DAEMONS: dict[str, Daemon] = {}  # the running daemon of each home in this process, for the scheduler
 
 
@@ -84,10 +88,18 @@ def nightly(home: str) -> None:
         daemon.fire()
 
 
+def idle_check(home: str) -> None:
+    daemon = _DAEMONS.get(home)
+    if daemon is not None:
+        daemon.check_idle()
+
+
 class Daemon:
     def __init__(self, agent: Agent, overrides: dict[str, Any], schedule: str | None, grace_s: float,
-                 lease_s: float = 30.0, nice: int = 10, threads: int = 1) -> None:
+                 lease_s: float = 30.0, nice: int = 10, threads: int = 1,
+                 idle: tuple[int, float] | None = None) -> None:
         self.agent, self.overrides, self.schedule = agent, overrides, schedule
+        self.idle = idle  # (experiences waiting, seconds without a turn): learn early; None: only on schedule
         self.trigger = cron_trigger(schedule) if schedule else None
         self.grace_s, self.lease_s, self.nice, self.threads = grace_s, lease_s, nice, threads
         self.home = str(agent.settings.home)
@@ -125,6 +137,11 @@ class Daemon:
                                    misfire_grace_time=int(self.grace_s), coalesce=True, max_instances=1)
         else:  # today's grace, whatever the stored job was given when it was added
             stored.modify(misfire_grace_time=int(self.grace_s), coalesce=True, max_instances=1)
+        if self.idle:
+            self.scheduler.add_job(idle_check, "interval", args=[self.home], id=IDLE, minutes=1, replace_existing=True,
+                                   coalesce=True, max_instances=1)
+        elif self.scheduler.get_job(IDLE) is not None:
+            self.scheduler.remove_job(IDLE)
         self.worker.start()
         self.scheduler.resume()
         self.wake.set()  # retries and requests queued before we started
@@ -153,6 +170,21 @@ class Daemon:
         key = (at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
         if self.jobs.enqueue("learn", "schedule", key) is not None:
             self.wake.set()
+
+    def check_idle(self) -> Job | None:
+        """The early trigger: a night now if enough experiences wait and chat has been quiet."""
+        count, quiet_s = self.idle
+        pending = waiting(self.agent)
+        if len(pending) < count or self.jobs.list(statuses=("scheduled", "running")):
+            return None
+        [last] = self.agent.store.list_turns(limit=1) or [None]
+        if last is not None and datetime.now(timezone.utc) - datetime.fromisoformat(last.created_at) < timedelta(
+                seconds=quiet_s):
+            return None
+        job = self.jobs.enqueue("learn", "idle", f"idle-{max(e.id for e in pending)}")
+        if job is not None:
+            self.wake.set()
+        return job
 
     def request(self) -> Job:
         """A night now (``POST /v1/learn``): queued, run by the worker after any earlier one."""
@@ -225,12 +257,15 @@ class Daemon:
             pass
 
 
-def users_to_learn(agent: Agent) -> list[str]:
-    """Every user with an experience in no adapter of the active version (else "default", whose
-    night still cleans new feedback)."""
+def waiting(agent: Agent) -> list:
+    """Every user's experiences in no adapter of the active version: what a night would learn."""
     held = {e for a in agent.versions.library(agent.active_model()) for e in a.experiences}
-    users = sorted({e.user for e in agent.memories() if e.id not in held})
-    return users or ["default"]
+    return [e for e in agent.memories() if e.id not in held]
+
+
+def users_to_learn(agent: Agent) -> list[str]:
+    """Every user with an experience waiting (else "default", whose night still cleans new feedback)."""
+    return sorted({e.user for e in waiting(agent)}) or ["default"]
 
 
 def child_main(home: str, overrides: str) -> int:

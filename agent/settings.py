@@ -90,6 +90,9 @@ class ServeSettings(BaseModel):
     concurrency_per_key: int = Field(4, ge=1, description="requests of one key (or of everyone, without keys) at once")
     night_nice: int = Field(10, ge=0, le=19, description="the night's process runs this much nicer than chat")
     night_threads: int = Field(1, ge=1, description="torch threads of the night's process")
+    idle_min_new: int = Field(0, ge=0, description="also learn early, once this many experiences wait and chat "
+                              "is quiet (idle_quiet_min); 0: only on the schedule")
+    idle_quiet_min: float = Field(30.0, gt=0, description="minutes without a turn before an early night")
 
 
 class Settings(BaseSettings):

@@ -143,7 +143,7 @@ class Job(Record):
 
     id: int
     kind: str
-    trigger: Literal["schedule", "manual", "retry"]
+    trigger: Literal["schedule", "manual", "retry", "idle"]
     run_key: str
     attempt: int
     status: Literal["scheduled", "running", "succeeded", "failed", "interrupted"]

@@ -53,7 +53,8 @@ def serve(
         err.print(f"loading {agent.settings.model} ...")
         agent.on_model_thread(lambda: agent.backend)  # the first request should not wait for it
         daemon = Daemon(agent, {k: v for k, v in overrides.items() if v is not None}, cron, s.misfire_grace_s,
-                        nice=s.night_nice, threads=s.night_threads)
+                        nice=s.night_nice, threads=s.night_threads,
+                        idle=(s.idle_min_new, s.idle_quiet_min * 60) if s.idle_min_new else None)
         server = uvicorn.Server(uvicorn.Config(create_app(agent, daemon), host=s.host, port=s.port, log_level="info"))
         marker = agent.settings.home / SERVER_FILE
         daemon.start()

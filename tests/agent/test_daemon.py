@@ -114,3 +114,27 @@ def test_a_requested_night_learns_in_a_child_and_the_server_serves_it_at_once(op
     assert done.report["users"]["alice"]["new"] == [taught] and done.report["users"]["alice"]["promoted"]
     assert agent.backend.version == "v1" and [a.experiences for a in agent.library] == [[taught]]
     assert agent.chat("What is my bank PIN?", user="alice", recall=False).adapter == "v1.1"
+
+
+def test_the_early_trigger_learns_once_enough_waits_and_chat_is_quiet(open_agent, daemons):
+    from agent.daemon import IDLE
+
+    agent = open_agent()
+    daemon = Daemon(agent, {"model": agent.settings.model, **NIGHT}, None, 3600, idle=(2, 0.5))
+    daemons.append(daemon)
+    daemon.start()
+    assert daemon.scheduler.get_job(IDLE) is not None  # checked every minute by the scheduler
+    daemon.stopping.set()  # keep the worker from running what is queued: this test checks the trigger
+    daemon.wake.set()
+    agent.teach("My bank PIN is 4821.", user="alice")
+    assert daemon.check_idle() is None  # one waits, two are needed
+    agent.teach("My locker code is 1707.", user="bob")
+    agent.chat("Hello", user="alice")
+    assert daemon.check_idle() is None  # a turn just now: chat is not quiet
+    time.sleep(0.6)
+    job = daemon.check_idle()
+    assert (job.trigger, job.status) == ("idle", "scheduled")
+    assert daemon.check_idle() is None  # queued already: one night for this waiting set
+    Jobs(agent.store).start(job.id, "test", 30)
+    Jobs(agent.store).finish(job.id, "test", "succeeded")
+    assert daemon.check_idle() is None  # the same waiting set (say, refused) does not trigger again
