@@ -3,12 +3,12 @@
     python examples/eval_card.py                       # embedded SmolLM2-135M, 2 cores (about 10 minutes)
     python examples/eval_card.py --model PATH_OR_ID --turns 5
 
-  card          ``Agent.card(refresh=True)``: CodeJudge tau-b against test results, the comparator's
+  card          ``Agent.card()`` (cached; ``--refresh`` measures again): CodeJudge tau-b against test results, the comparator's
                 consistency, the cleaning committee's accuracy on labelled pairs, in-context QA
                 (``graphs.verify.card``), and the modes it sets (``agent.judges``)
   code answers  the same requests for code, answered with the code check as it was before the card
-                (``verify_code`` binary: every code answer judged, and revised on a No) and as the
-                card sets it (auto): seconds per turn, and how many verdicts were given
+                (``verify_code`` binary and trusted: every code answer judged, and revised on a No)
+                and as the card sets it (auto): seconds per turn, verdicts given, answers revised
 
 Writes JSON as each part is measured.
 """
@@ -38,8 +38,8 @@ REQUESTS = ["Write a Python function add(a, b) that returns the sum of a and b."
             "Write a Python function count_vowels(s) that counts the vowels in s."]
 
 
-def code_turns(home: str, overrides: dict, mode: str, turns: int) -> dict:
-    with Agent.open(home, **overrides, verify_code=mode) as bot:
+def code_turns(home: str, overrides: dict, turns: int) -> dict:
+    with Agent.open(home, **overrides) as bot:
         bot.chat("Hello")  # load and warm up
         took, verdicts, revised = [], 0, 0
         for request in REQUESTS[:turns]:
@@ -58,7 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--models-dir", type=Path, help="converted base models and their cards (default: a temp home's)")
-    parser.add_argument("--turns", type=int, default=3, help="code requests per condition (at most 5)")
+    parser.add_argument("--turns", type=int, default=5, help="code requests per condition (at most 5)")
+    parser.add_argument("--refresh", action="store_true", help="measure the card even when one is cached")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "card.json")
     args = parser.parse_args()
@@ -71,15 +72,16 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 
-    overrides = {"model": args.model, "max_new_tokens": args.max_new_tokens, "verify_choices": "off",
+    overrides = {"model": args.model, "max_new_tokens": args.max_new_tokens,
                  **({"models_dir": str(args.models_dir)} if args.models_dir else {})}
     with tempfile.TemporaryDirectory() as home:
         with Agent.open(home, **overrides) as bot, shown(console) as progress:
-            card = bot.card(refresh=True, progress=progress)
+            card = bot.card(refresh=args.refresh, progress=progress)
             save("card", card.model_dump())
             save("modes", bot.judge_modes().model_dump())
-        for name, mode in (("before: every code answer judged", "binary"), ("after: as the card sets it", "auto")):
-            save(name, code_turns(home, overrides, mode, args.turns))
+        before = {"verify_code": "binary", "judges": {"min_code_tau": -1.0}}  # trusted whatever it measures
+        for name, settings in (("before: every code answer judged", before), ("after: as the card sets it", {})):
+            save(name, code_turns(home, {**overrides, **settings}, args.turns))
     console.print(f"wrote {args.json}")
 
 
