@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -59,7 +60,10 @@ def sdft(bench: Bench, facts: list[dict], pairs: list[list], classes, args) -> d
              "privileged_context": fact["context"]} for fact, ps in zip(facts, pairs) for q, _ in ps]
     with tempfile.TemporaryDirectory() as out:
         config = config_cls(
-            output_dir=out, num_train_epochs=args.epochs, learning_rate=args.lr, per_device_train_batch_size=8,
+            # SDFT's data loader has no length (it samples on-policy), so the Trainer needs max_steps:
+            # the steps of ``epochs`` passes over the questions, as SELF-PARAM takes them.
+            output_dir=out, max_steps=math.ceil(len(rows) / 8) * args.epochs, learning_rate=args.lr,
+            per_device_train_batch_size=8,
             num_generations=1, max_completion_length=args.completion_tokens, teacher_model_kind="base",
             report_to="none", logging_steps=10, save_strategy="no", seed=0, use_cpu=bench.device.type == "cpu",
             bf16=False,
