@@ -5,11 +5,10 @@
         bot.teach("My sister Ines lives in Lisbon.")
         print(bot.chat("Where does Ines live?").text)
 
-This class is the one face: its lifecycle, the model thread, hot reload, and one-line
-delegations to the module that owns each noun (``agent.chat``, ``agent.feedback``,
-``agent.learn``, ``agent.memories``). Opening is cheap (the SQLite log); the chat model loads on
-the first turn and episodic memory on the first recall or teach, so `reverie log` never waits
-for torch.
+This class is the one face: its lifecycle, the model thread, hot reload, and one-line delegations
+to the module that owns each noun (``agent.chat``, ``feedback``, ``judges``, ``learn``, ``memories``).
+Opening is cheap (the SQLite log); the chat model loads on the first turn and episodic memory on
+the first recall or teach, so `reverie log` never waits for torch.
 
 All torch work of an agent (loading, generating, embedding, training) happens on one thread it
 owns, the model thread: on a 2-core CPU, torch running on two live threads was measured about
@@ -358,8 +357,8 @@ class Agent:
 
     def card(self, model: str | None = None, *, refresh: bool = False, progress: Progress | None = None) -> Card:
         """The card of ``model`` (default: the configured one): cached, or measured now (minutes)."""
-        cached = None if refresh else judges.load_card(self.settings, model)
-        return cached or self.on_model_thread(judges.measure, self, model, progress)
+        return (not refresh and judges.load_card(self.settings, model)) or self.on_model_thread(
+            judges.measure, self, model, progress)
 
     def judge_modes(self) -> Modes:
         """What the judges do on this model, and why, from its cached card (never measures)."""
@@ -368,26 +367,16 @@ class Agent:
     def judge_code(self, problem: str, code: str, *, language: str | None = "python", reference: str | None = None,
                    examples: str = "", mode: str = "binary", samples: int = 1):
         """CodeJudge: is ``code`` a correct answer to ``problem``? Returns a ``CodeVerdict``."""
-        from graphs.verify.codejudge import CodeTask, JudgeConfig, judge_code, language_name
-
-        task = CodeTask(problem, code, language_name(language) if language else None, examples, reference)
-        return self.on_model_thread(judge_code, self.backend, task, mode, JudgeConfig(samples=samples))
+        return self.on_model_thread(judges.judge_code, self, problem, code, language, reference, examples, mode, samples)
 
     def rank(self, instruction: str, items: list[str], *, negated_instruction: str | None = None, k: int = 3,
              on_pair: Callable[[], None] | None = None):
-        """Rank ``items`` best first by merge sort on the calibrated comparator, with the judge's
-        consistency over all pairs. Returns a ``Ranking``."""
-        from graphs.verify.consistency import rank
-
-        return self.on_model_thread(rank, self.backend, instruction, items, negated_instruction=negated_instruction,
-                                    k=k, on_pair=on_pair)
+        """``items`` best first (merge sort, calibrated comparator) and its consistency: a ``Ranking``."""
+        return self.on_model_thread(judges.rank, self, instruction, items, negated_instruction, k, on_pair)
 
     def consistency(self, sets: list, *, k: int = 3, on_pair: Callable[[], None] | None = None) -> dict[str, Any]:
         """s_comm, s_neg and s_tran(k) of the comparator on ``sets`` (``ConsistencySet`` or dicts)."""
-        from graphs.verify.consistency import ConsistencySet, check_sets
-
-        sets = [s if isinstance(s, ConsistencySet) else ConsistencySet.model_validate(s) for s in sets]
-        return self.on_model_thread(check_sets, self.backend, sets, k, on_pair)
+        return self.on_model_thread(judges.consistency, self, sets, k, on_pair)
 
     # -- reading the log -----------------------------------------------------------------
 

@@ -169,3 +169,28 @@ def cleaning_mode(agent: Agent, committee, progress: Progress | None = None) -> 
     advance = (progress or NullProgress()).phase("measuring the committee on labelled pairs",
                                                   len(clear_pairs(rows("preferences.jsonl"))))
     return modes(agent.settings, card, committee=committee_accuracy(committee, on_item=advance)).cleaning
+
+
+# -- the judges on their own (`reverie judge`): on the model thread, inputs checked before the model loads
+
+
+def judge_code(agent: Agent, problem: str, code: str, language: str | None, reference: str | None, examples: str,
+               mode: str, samples: int):
+    from graphs.verify.codejudge import CodeTask, JudgeConfig, language_name
+    from graphs.verify.codejudge import judge_code as judge
+
+    task = CodeTask(problem, code, language_name(language) if language else None, examples, reference)
+    return judge(agent.backend, task, mode, JudgeConfig(samples=samples))
+
+
+def rank(agent: Agent, instruction: str, items: list[str], negated_instruction: str | None, k: int, on_pair):
+    from graphs.verify.consistency import rank as ranked
+
+    return ranked(agent.backend, instruction, items, negated_instruction=negated_instruction, k=k, on_pair=on_pair)
+
+
+def consistency(agent: Agent, sets: list, k: int, on_pair) -> dict[str, Any]:
+    from graphs.verify.consistency import ConsistencySet, check_sets
+
+    sets = [s if isinstance(s, ConsistencySet) else ConsistencySet.model_validate(s) for s in sets]
+    return check_sets(agent.backend, sets, k, on_pair)
