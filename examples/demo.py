@@ -43,17 +43,19 @@ PORT = 8321
 URL = f"http://127.0.0.1:{PORT}"
 
 
-def reverie(*args: str, model: str, show: bool = True) -> str:
-    """Run one reverie command as a user would type it; print it and what it says."""
+def reverie(*args: str, model: str, show: bool = True, live: bool = False) -> str:
+    """Run one reverie command as a user would type it; print it and what it says (``live``: its
+    progress, on stderr, as it happens)."""
     if show:
         printable = " ".join(f'"{a}"' if " " in a else a for a in args)
         console.print(f"\n[bold cyan]$ reverie {printable}[/bold cyan]")
     env = {**os.environ, "REVERIE_HOME": str(HOME), "REVERIE_MODELS_DIR": str(HOME / "models")}
     exe = Path(sys.executable).with_name("reverie")
-    result = subprocess.run([str(exe), "--model", model, *args], capture_output=True, text=True, env=env)
+    result = subprocess.run([str(exe), "--model", model, *args], stdout=subprocess.PIPE,
+                            stderr=None if live else subprocess.PIPE, text=True, env=env)
     if show:
         console.print(result.stdout.rstrip(), markup=False)
-        if result.stderr.strip():
+        if result.stderr and result.stderr.strip():
             console.print(result.stderr.rstrip(), style="dim", markup=False)
     if result.returncode != 0:
         raise SystemExit(f"`reverie {' '.join(args)}` failed with exit code {result.returncode}")
@@ -124,7 +126,7 @@ def main() -> None:
     reverie("ask", "What is the capital of France?", model=model)
 
     console.rule("2. Its judges measure how far to trust themselves (once per model, minutes the first time)")
-    reverie("models", "card", model=model)
+    reverie("models", "card", model=model, live=True)
 
     console.rule("3. Run it as a server that learns at night (here: in two minutes)")
     server = Server(model, near_schedule())
