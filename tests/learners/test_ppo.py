@@ -73,3 +73,60 @@ def test_the_kl_controller_moves_beta_towards_the_target_by_at_most_a_fifth():
     assert controller.update(12.0, 100) == pytest.approx(0.12)  # far above: +20%
     assert controller.update(6.0, 100) == pytest.approx(0.12)  # on target: unchanged
     assert controller.update(3.0, 50) == pytest.approx(0.12 * (1 - 0.2 * 0.5))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_dir), AutoModelForCausalLM.from_pretrained(tiny_dir)
+
+
+def test_bad_configurations_and_rewards_are_refused_before_any_training(tiny):
+    from pydantic import ValidationError
+
+    from agent.errors import InvalidInput
+
+    tokenizer, model = tiny
+    with pytest.raises(ValidationError, match="mini_batch 8 is larger than batch_size 4"):
+        ppo.PPOConfig(batch_size=4, mini_batch=8)
+    with pytest.raises(InvalidInput, match="at least one query"):
+        ppo.train(model, tokenizer, [], lambda q, r: [1.0] * len(r))
+    from learners.training import with_lora
+
+    policy = with_lora(model, ppo.PPOConfig())
+    with pytest.raises(InvalidInput, match="NaN"):
+        ppo.train(policy, tokenizer, ["Hello"], lambda q, r: [float("nan")] * len(r),
+                  ppo.PPOConfig(batch_size=2, mini_batch=2, max_new_tokens=4))
+    assert all(torch.count_nonzero(p) == 0 for n, p in policy.named_parameters() if "lora_B" in n)  # untouched
+    policy.unload()
+
+
+def test_a_rollout_keeps_the_sampled_ids_and_ends_each_response_at_its_first_eos(tiny):
+    tokenizer, model = tiny
+    queries = [tokenizer("Hello there", add_special_tokens=False)["input_ids"], [tokenizer.eos_token_id - 1]]
+    torch.manual_seed(0)
+    batch = ppo.rollout(model, tokenizer, queries, ppo.PPOConfig(max_new_tokens=6))
+    assert batch.ids.shape == (2, batch.queries + batch.mask.shape[1]) and batch.queries == len(queries[0])
+    assert batch.ids[1, : batch.queries - 1].tolist() == [tokenizer.pad_token_id or tokenizer.eos_token_id] * (
+        batch.queries - 1)  # left-padded query
+    for row in range(2):
+        response, mask = batch.response_ids[row].tolist(), batch.mask[row].tolist()
+        kept = response[: int(sum(mask))]
+        assert tokenizer.eos_token_id not in kept[:-1]  # nothing after a first end of sequence
+        assert batch.truncated[row] == (tokenizer.eos_token_id not in kept)
+
+
+def test_an_iteration_reports_its_stats_and_moves_only_the_adapter_and_value_head(tiny):
+    tokenizer, model = tiny
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    result = ppo.train(model, tokenizer, ["Hello", "Hi"], lambda q, r: [float(len(x) % 3) for x in r],
+                       ppo.PPOConfig(epochs=2, batch_size=4, mini_batch=2, max_new_tokens=4, lr=1e-2))
+    assert [s["iteration"] for s in result.stats] == [1, 2]
+    assert set(result.stats[0]) == {"iteration", "reward", "kl", "entropy", "clip_fraction", "value_loss",
+                                    "response_length", "beta"}
+    assert result.stats[0]["kl"] == 0.0  # the first rollout's policy is the reference
+    trained = dict(result.model.named_parameters())
+    assert any(torch.count_nonzero(p) for n, p in trained.items() if "lora_B" in n)
+    base = result.model.unload()  # the reference stays frozen: the base weights are as they were
+    assert all(torch.equal(before[n], p) for n, p in base.named_parameters())
