@@ -22,7 +22,8 @@ Stiennon et al. 2020; the "N implementation details of RLHF with PPO" write-up),
 
 Every function takes a ``mask`` (1 on response tokens, 0 on padding) so that padded batches are
 exact. Departures from the recipe: the value head is a linear layer on the policy's own last
-hidden state (no separate value network: one copy of the weights on 2 cores); reward scaling
+hidden state (no separate value network: one copy of the weights on 2 cores), started at zero
+as the "N implementation details" advise; reward scaling
 ("scale": divide by a running std; "normalize": also subtract a running mean) is an option,
 off by default.
 """
@@ -248,69 +249,132 @@ def _forward(model, value_head, batch: Rollout, rows) -> tuple[torch.Tensor, tor
     return logprobs, values, logits
 
 
-def train(model, tokenizer, queries: Sequence[str], reward: Reward, config: PPOConfig = PPOConfig(),
-          progress: Progress | None = None, value_head: torch.nn.Module | None = None) -> PPOResult:
-    """PPO on ``queries`` (chat-formatted prompt texts) with ``reward``; returns the adapted model."""
+@dataclass
+class Prepared:
+    """One rollout made ready for the updates: what the policy and the reference said of it."""
+
+    batch: Rollout
+    raw: torch.Tensor  # the task scores as the reward returned them
+    old_logprobs: torch.Tensor
+    old_values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    kl: torch.Tensor  # per token, in the configured form
+    entropy: float
+
+
+def check_scores(scores: Sequence[float]) -> torch.Tensor:
+    values = torch.tensor([float(x) for x in scores])
+    if not torch.isfinite(values).all():
+        raise InvalidInput("the reward returned NaN or infinity; PPO stops before it learns from it")
+    return values
+
+
+def scaled(scores: torch.Tensor, batch: Rollout, moments: RunningMoments, config: PPOConfig) -> torch.Tensor:
+    """The scores the update sees: the truncation penalty, then the optional reward scaling."""
+    scores = truncation_penalty(scores, batch.truncated, config.truncation_penalty)
+    moments.update(scores)
+    if config.reward_scaling == "none":
+        return scores
+    return (scores - (moments.mean if config.reward_scaling == "normalize" else 0.0)) / moments.std
+
+
+def prepare(policy, value_head, batch: Rollout, raw: torch.Tensor, scores: torch.Tensor, config: PPOConfig,
+            beta: float) -> Prepared:
+    """Steps 2-3 for one rollout: the reference's log-probabilities (adapter disabled), per-token
+    rewards, GAE and whitening. The active adapter is the policy."""
+    rows = torch.arange(batch.ids.shape[0])
+    with torch.no_grad():
+        old_logprobs, old_values, logits = _forward(policy, value_head, batch, rows)
+        with policy.disable_adapter():
+            ref_logprobs, _, ref_logits = _forward(policy, value_head, batch, rows)
+        kl = full_kl(logits, ref_logits) if config.kl == "full" else sampled_kl(old_logprobs, ref_logprobs)
+        rewards = token_rewards(scores, kl, batch.mask, beta)
+        advantages, returns = gae(rewards, old_values, batch.mask, config.gamma, config.lam)
+        if config.whiten_advantages:
+            advantages = whiten(advantages, batch.mask)
+        entropy = masked_mean(-(torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum(-1), batch.mask)
+    return Prepared(batch, raw, old_logprobs, old_values, advantages, returns, kl, entropy.item())
+
+
+def update(policy, value_head, optimizer, prepared: Prepared, config: PPOConfig) -> dict[str, float]:
+    """Step 4: ``ppo_epochs`` passes of clipped minibatch updates; returns the clip fraction and
+    the value loss, averaged."""
+    batch, clipped, value_losses = prepared.batch, [], []
+    policy.train()
+    for _ in range(config.ppo_epochs):
+        for chunk in torch.randperm(batch.ids.shape[0]).split(config.mini_batch):
+            logprobs, values, _ = _forward(policy, value_head, batch, chunk)
+            loss_pi, clip_share = policy_loss(logprobs, prepared.old_logprobs[chunk], prepared.advantages[chunk],
+                                              batch.mask[chunk], config.clip)
+            loss_v = value_loss(values, prepared.old_values[chunk], prepared.returns[chunk], batch.mask[chunk],
+                                config.value_clip)
+            (loss_pi + config.value_coef * loss_v).backward()
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                           config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            clipped.append(clip_share.item())
+            value_losses.append(loss_v.item())
+    policy.eval()
+    return {"clip_fraction": sum(clipped) / len(clipped), "value_loss": sum(value_losses) / len(value_losses)}
+
+
+def kl_per_response(prepared: Prepared) -> float:
+    return (prepared.kl * prepared.batch.mask).sum(1).mean().item()
+
+
+def iteration_stats(prepared: Prepared, updated: dict[str, float], beta: float) -> dict[str, float]:
+    return {
+        "reward": round(prepared.raw.mean().item(), 4), "kl": round(kl_per_response(prepared), 4),
+        "entropy": round(prepared.entropy, 4), "clip_fraction": round(updated["clip_fraction"], 4),
+        "value_loss": round(updated["value_loss"], 4),
+        "response_length": round(prepared.batch.mask.sum(1).mean().item(), 2), "beta": round(beta, 5),
+    }
+
+
+def new_value_head(policy) -> torch.nn.Module:
+    """A linear value head starting at zero: a random one gives every position its own large
+    value, and the whitened advantages of a response's first tokens then push down whatever was
+    sampled there (measured on the embedded model: the rewarded first word fell from 0.43 to 0.16
+    in five updates; with the zero start it rose to 0.94)."""
+    head = torch.nn.Linear(policy.config.hidden_size, 1)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    return head
+
+
+def encode(tokenizer, queries: Sequence[str]) -> list[list[int]]:
     if not queries:
         raise InvalidInput("PPO needs at least one query")
+    return [tokenizer(q, add_special_tokens=False)["input_ids"] for q in queries]
+
+
+def train(model, tokenizer, queries: Sequence[str], reward: Reward, config: PPOConfig = PPOConfig(),
+          progress: Progress | None = None, value_head: torch.nn.Module | None = None) -> PPOResult:
+    """PPO on ``queries`` (prompt texts, chat-formatted or raw) with ``reward``; returns the
+    adapted model."""
+    encoded = encode(tokenizer, queries)
     torch.manual_seed(config.seed)
     progress = progress or NullProgress()
     policy = model if hasattr(model, "disable_adapter") else with_lora(model, config)
-    value_head = value_head or torch.nn.Linear(policy.config.hidden_size, 1)
+    value_head = value_head or new_value_head(policy)
     optimizer = adamw(torch.nn.ModuleList([policy, value_head]), config)
     controller = AdaptiveKL(config.beta, config.target_kl or 1.0, config.kl_horizon)
     moments, result = RunningMoments(), PPOResult(policy, value_head, config)
-    encoded = [tokenizer(q, add_special_tokens=False)["input_ids"] for q in queries]
     advance, started = progress.phase("training (PPO)", config.epochs), time.perf_counter()
     for iteration in range(config.epochs):
         picks = [(iteration * config.batch_size + i) % len(encoded) for i in range(config.batch_size)]
         policy.eval()
         batch = rollout(policy, tokenizer, [encoded[i] for i in picks], config)
         texts = tokenizer.batch_decode(batch.response_ids, skip_special_tokens=True)  # padding is special
-        scores = torch.tensor([float(x) for x in reward([queries[i] for i in picks], texts)])
-        if not torch.isfinite(scores).all():
-            raise InvalidInput("the reward returned NaN or infinity; PPO stops before it learns from it")
-        raw = scores.clone()
-        scores = truncation_penalty(scores, batch.truncated, config.truncation_penalty)
-        moments.update(scores)
-        if config.reward_scaling != "none":
-            scores = (scores - (moments.mean if config.reward_scaling == "normalize" else 0.0)) / moments.std
-        rows = torch.arange(len(picks))
-        with torch.no_grad():
-            old_logprobs, old_values, logits = _forward(policy, value_head, batch, rows)
-            with policy.disable_adapter():
-                ref_logprobs, _, ref_logits = _forward(policy, value_head, batch, rows)
-            kl = full_kl(logits, ref_logits) if config.kl == "full" else sampled_kl(old_logprobs, ref_logprobs)
-            rewards = token_rewards(scores, kl, batch.mask, controller.beta)
-            advantages, returns = gae(rewards, old_values, batch.mask, config.gamma, config.lam)
-            if config.whiten_advantages:
-                advantages = whiten(advantages, batch.mask)
-            entropy = masked_mean(-(torch.softmax(logits, -1) * torch.log_softmax(logits, -1)).sum(-1), batch.mask)
-        policy.train()
-        clipped, value_losses = [], []
-        for _ in range(config.ppo_epochs):
-            for chunk in torch.randperm(len(picks)).split(config.mini_batch):
-                logprobs, values, _ = _forward(policy, value_head, batch, chunk)
-                loss_pi, clip_share = policy_loss(logprobs, old_logprobs[chunk], advantages[chunk], batch.mask[chunk],
-                                                  config.clip)
-                loss_v = value_loss(values, old_values[chunk], returns[chunk], batch.mask[chunk], config.value_clip)
-                (loss_pi + config.value_coef * loss_v).backward()
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
-                                               config.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                clipped.append(clip_share.item())
-                value_losses.append(loss_v.item())
-        kl_per_response = (kl * batch.mask).sum(1).mean().item()
-        result.stats.append({
-            "iteration": iteration + 1, "reward": round(raw.mean().item(), 4), "kl": round(kl_per_response, 4),
-            "entropy": round(entropy.item(), 4), "clip_fraction": round(sum(clipped) / len(clipped), 4),
-            "value_loss": round(sum(value_losses) / len(value_losses), 4),
-            "response_length": round(batch.mask.sum(1).mean().item(), 2), "beta": round(controller.beta, 5),
-        })
+        raw = check_scores(reward([queries[i] for i in picks], texts))
+        prepared = prepare(policy, value_head, batch, raw, scaled(raw, batch, moments, config), config,
+                           controller.beta)
+        updated = update(policy, value_head, optimizer, prepared, config)
+        result.stats.append({"iteration": iteration + 1, **iteration_stats(prepared, updated, controller.beta)})
         if config.target_kl is not None:
-            controller.update(kl_per_response, len(picks))
+            controller.update(kl_per_response(prepared), len(picks))
         advance(1)
-    policy.eval()
     result.seconds = time.perf_counter() - started
     return result

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("agent", "memory", "learners", "graphs")
 LEAVES = {"agent.errors", "agent.llm.protocol"}
 # The algorithms themselves; the rest of learners/ (training, metrics, questions, synthesis,
-# evaluate) is what they stand on.
-LEARNERS = {"learners.selfparam", "learners.finetune", "learners.sac", "learners.repair"}
+# evaluate) is what they stand on. ppo.py is both: single-agent PPO's loop, and the components
+# (rollout, rewards, GAE, losses, updates) that CORY's own loop is built from.
+LEARNERS = {"learners.selfparam", "learners.finetune", "learners.sac", "learners.repair", "learners.cory"}
 
 
 def module_name(path: Path) -> str:

@@ -130,3 +130,13 @@ def test_an_iteration_reports_its_stats_and_moves_only_the_adapter_and_value_hea
     assert any(torch.count_nonzero(p) for n, p in trained.items() if "lora_B" in n)
     base = result.model.unload()  # the reference stays frozen: the base weights are as they were
     assert all(torch.equal(before[n], p) for n, p in base.named_parameters())
+
+
+@pytest.mark.embedded
+def test_ppo_raises_a_planted_reward_on_the_embedded_model(planted):
+    model = planted.model()
+    before = planted.rate(model)
+    result = ppo.train(model, planted.tokenizer, [planted.query], planted.reward,
+                       ppo.PPOConfig(epochs=5, batch_size=8, max_new_tokens=8, target_kl=None))
+    after = planted.rate(result.model)
+    assert after >= before + 0.2, (before, after, result.stats)
