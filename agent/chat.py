@@ -40,6 +40,7 @@ class Reply(BaseModel):
     text: str
     model_version: str
     adapter: str | None = None  # the version's frozen adapter that answered (chosen by the message); None: none
+    policy: str | None = None  # the user's refined policy adapter (CORY), merged into every turn; None: none
     verdicts: list[dict[str, Any]]  # from the verify step (CodeJudge, consistency); empty when nothing was checked
     memories: list[dict[str, Any]]  # what recall put into the prompt: kind, id, text, score
     latency_s: float
@@ -139,6 +140,7 @@ def run(agent: Agent, turn: PendingTurn) -> Reply:
         text=reply["text"],
         model_version=reply["model_version"],
         adapter=reply.get("adapter"),
+        policy=reply.get("policy"),
         verdicts=final["verdicts"],
         memories=final["memories"],
         latency_s=round(time.time() - turn.state_in["started_at"], 4),

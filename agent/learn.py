@@ -18,8 +18,9 @@ from learners.training import NullProgress, Progress
 if TYPE_CHECKING:
     from agent.facade import Agent
 
-# The steps a night can run, in order; `learn --only STEP` runs one of them.
-STEPS = ("clean", "selfparam")
+# The steps a night can run, in order; `learn --only STEP` runs one of them. "cory" (refine)
+# runs by default only when a reward is configured ([refine] reward).
+STEPS = ("clean", "selfparam", "cory")
 
 
 class LearnReport(BaseModel):
@@ -51,6 +52,8 @@ class LearnReport(BaseModel):
     relapsed: list[int] = []
     pruned: list[str] = []
     judges: dict[str, Any] | None = None  # the card's date and the modes it set (agent.judges.Modes)
+    refine: dict[str, Any] | None = None  # the refine step (graphs.refine): prompts, training curve,
+    # figures, current, passed, reasons, version, promoted; or stop. None: not run
     seconds: float
 
 
@@ -59,6 +62,8 @@ def learn(agent: Agent, user: str, dry_run: bool, only: str | None, progress: Pr
     if only is not None and only not in STEPS:
         raise InvalidInput(f"unknown step {only!r}; a night's steps are: {', '.join(STEPS)}")
     user = required(user, "user")
+    if only == "cory" and not agent.settings.refine.reward:
+        raise InvalidInput("no reward to refine with: set [refine] reward (exact or rm:MODEL)")
     steps = frozenset(STEPS if only is None else (only,))
     progress = _Stoppable(progress or NullProgress(), agent.stopping)
     report = agent.on_model_thread(_night, agent, user, dry_run, steps, progress)
@@ -151,10 +156,59 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
             consolidate="selfparam" in steps, keep_versions=s.keep_versions, dry_run=dry_run, progress=progress,
         )
         report = run_night(context)
+        if "cory" in steps and s.refine.reward and not dry_run:
+            report["refine"] = _refine(agent, user, base_source, progress)
     report["judges"] = agent.judge_modes().model_dump()
-    if report.get("promoted"):
+    if report.get("promoted") or (report.get("refine") or {}).get("promoted"):
         agent.sync_version()  # hot reload: the next turn answers from the new weights
     return report
+
+
+def _refine(agent: Agent, user: str, base_source, progress: Progress) -> dict:
+    """The refine step after consolidation, from the version active now (tonight's, if promoted)."""
+    from agent.llm.transformers_backend import pick_device
+    from graphs import rewards
+    from graphs.refine import RefineContext, run_refine
+
+    s, r = agent.settings, agent.settings.refine
+    answers = _prompt_set(r.prompts) if r.prompts else {}
+    exact = r.reward == "exact"
+    context = RefineContext(
+        store=agent.store, retention=agent.retention, versions=agent.versions, active=agent.versions.active(s.model),
+        load_base=lambda: _load_weights(agent, base_source),
+        make_backend=lambda tokenizer, model, version: _backend_over(agent, tokenizer, model, version),
+        user=user, system_prompt=s.system_prompt,
+        reward=rewards.from_spec(r.reward, {p: a for p, a in answers.items() if a is not None},
+                                 str(pick_device(s.device))),
+        config=s.cory, prompt_set=[p for p, a in answers.items() if a is not None or not exact],
+        from_turns=r.from_turns and not exact, max_prompts=r.max_prompts, min_prompts=r.min_prompts,
+        min_gain=r.min_gain, max_kl=r.max_kl, thresholds=s.gate, cache=s.home / "cache",
+        route_min_score=s.route_min_score, progress=progress)
+    final = run_refine(context)
+    return {k: final.get(k) for k in ("prompts", "stop", "training", "figures", "current", "passed", "reasons",
+                                      "version", "promoted")}
+
+
+def _prompt_set(path) -> dict[str, float | None]:
+    """``[refine] prompts``: one JSON object a line, {"prompt": ..., "answer": ...} (answer optional)."""
+    import json
+
+    try:
+        lines = path.expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the prompt set {path}: {exc}") from exc
+    prompts: dict[str, float | None] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            prompt, answer = row["prompt"].strip(), row.get("answer")
+            prompts[prompt] = None if answer is None else float(answer)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInput(f"{path}, line {number}: expected {{\"prompt\": text, \"answer\": number}} "
+                               f"({type(exc).__name__}: {exc})") from exc
+    return prompts
 
 
 def _load_weights(agent: Agent, source):

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.errors import ConfigError
+from learners.cory import CORYConfig
 from learners.evaluate import GateThresholds
 from learners.selfparam import SelfParamConfig
 from learners.synthesis import SynthesisConfig
@@ -59,6 +60,22 @@ class LearnSettings(BaseModel):
     replay: int = Field(8, ge=0, le=16, description="replay sentences (the model's own generic answers), at least")
     probes: int = Field(1, ge=0, le=4, description="probe questions set aside per experience")
     extract_turns: bool = Field(True, description="also learn informative statements from chats")
+
+
+class RefineSettings(BaseModel):
+    """The night's refine step: a user's policy refined by CORY (``graphs.refine``); off until a
+    reward is set. The learner's own knobs are the ``[cory]`` section."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reward: str = Field("", description="exact (the prompt set's answers) or rm:MODEL (a reward model); empty: off")
+    prompts: Path | None = Field(None, description='a prompt set, JSONL: {"prompt": ..., "answer": ...} (answer '
+                                 "for the exact reward)")
+    from_turns: bool = Field(True, description="also refine on the user's logged chat messages (not with exact)")
+    max_prompts: int = Field(64, ge=4, description="prompts per refine at most; a quarter is held out for the gate")
+    min_prompts: int = Field(4, ge=4, description="fewer prompts than this: no refine")
+    min_gain: float = Field(0.0, ge=0.0, description="held-out reward must rise by more than this")
+    max_kl: float = Field(20.0, gt=0, description="KL of the policy to the base, per reply, at most")
 
 
 class JudgeSettings(BaseModel):
@@ -143,6 +160,8 @@ class Settings(BaseSettings):
     # Learning (reverie learn): a night, and its learners, one section each
     learn: LearnSettings = Field(default_factory=LearnSettings)
     selfparam: SelfParamConfig = Field(default_factory=SelfParamConfig)
+    refine: RefineSettings = Field(default_factory=RefineSettings)
+    cory: CORYConfig = Field(default_factory=CORYConfig)
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     gate: GateThresholds = Field(default_factory=GateThresholds)
     serve: ServeSettings = Field(default_factory=ServeSettings)

@@ -34,7 +34,7 @@ from langgraph.runtime import Runtime
 from agent.errors import StoreError
 from agent.llm.protocol import Backend, GenerationOptions, Message
 from graphs.prompt import turn_prompt
-from graphs.routing import LIVE, choose
+from graphs.routing import LIVE, choose, policy_of
 from memory.records import Adapter, NewTurn
 from memory.retention import Retention
 from memory.store import Store
@@ -110,7 +110,8 @@ class ChatContext:
 
 def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, user = runtime.context, state["user"]
-    recalling, routing = state.get("recall", True), any(a.user == user for a in ctx.library)
+    recalling = state.get("recall", True)
+    routing = any(a.user == user and a.kind == "knowledge" for a in ctx.library)
     if not recalling and not routing:
         return {"memories": [], "adapter": None}
     held = ctx.retention.held_by(ctx.backend.version)
@@ -131,12 +132,14 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
 def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, backend = runtime.context, runtime.context.backend
     prompt, dropped = turn_prompt(state, ctx)
-    adapter = state.get("adapter")
-    generation = backend.generate(prompt, replace(ctx.options, adapter=adapter), on_text=ctx.on_text)
+    adapter, policy = state.get("adapter"), policy_of(ctx.library, state["user"])
+    merged = tuple(name for name in (adapter, policy) if name) or None
+    generation = backend.generate(prompt, replace(ctx.options, adapter=merged), on_text=ctx.on_text)
     reply = {
         "text": generation.text,
         "model_version": backend.version,
         "adapter": adapter,
+        "policy": policy,
         "prompt_tokens": generation.prompt_tokens,
         "completion_tokens": generation.completion_tokens,
         "finish_reason": generation.finish_reason,

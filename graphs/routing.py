@@ -38,6 +38,11 @@ def choose(hits: Sequence[Hit], library: Sequence[Adapter], user: str, min_score
     return Route(None, best.id, round(best.score, 4))  # best match is not in the weights: recall's
 
 
+def policy_of(library: Sequence[Adapter], user: str) -> str | None:
+    """The refined policy (CORY) that answers every turn of ``user``, if the version has one."""
+    return next((a.name for a in library if a.kind == "policy" and a.user == user), None)
+
+
 def route(store: Store, library: Sequence[Adapter], query: str, user: str, min_score: float) -> Route:
     """Search the user's experiences for ``query`` and choose (no search when no adapter is theirs)."""
     if not any(a.user == user for a in library):

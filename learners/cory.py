@@ -39,9 +39,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import Field
 
 from learners.ppo import (
@@ -60,6 +59,9 @@ from learners.ppo import (
     update,
 )
 from learners.training import NullProgress, Progress, adamw, with_lora
+
+if TYPE_CHECKING:  # torch loads when a learner runs, not when settings import its config
+    import torch
 
 ADAPTERS = ("cory_a", "cory_b")  # the pioneer at the start, then the observer
 
@@ -111,6 +113,7 @@ def observer_queries(tokenizer, queries: Sequence[Sequence[int]], pioneer_ids: t
 
 
 def _reset(agent: Agent, policy, config: CORYConfig) -> None:
+    import torch
     policy.set_adapter(agent.adapter)  # peft marks the active adapter's parameters (only) trainable
     agent.optimizer = adamw(torch.nn.ModuleList([policy, agent.value_head]), config)
     agent.controller = AdaptiveKL(config.beta, config.target_kl or 1.0, config.kl_horizon)
@@ -124,6 +127,7 @@ def _step(policy, agent: Agent, tokenizer, queries: Sequence[Sequence[int]], con
 def train(model, tokenizer, queries: Sequence[str], reward: Reward, config: CORYConfig = CORYConfig(),
           progress: Progress | None = None) -> CORYResult:
     """CORY on ``queries`` (prompt texts) with the task ``reward``; returns both adapters."""
+    import torch
     encoded = encode(tokenizer, queries)
     torch.manual_seed(config.seed)
     progress = progress or NullProgress()

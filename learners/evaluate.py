@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.llm.protocol import Backend, GenerationOptions
+from agent.llm.protocol import AdapterChoice, Backend, GenerationOptions
 from learners.metrics import contains, qa_f1
 
 # Asking for brevity keeps F1 meaningful: a full-paragraph answer caps F1 whatever it says.
@@ -53,7 +53,7 @@ CHAT_TEXT: tuple[tuple[str, str], ...] = (
 
 
 def ask(backend: Backend, system_prompt: str | Sequence[str], questions: Sequence[str], *,
-        max_new_tokens: int = PROBE_TOKENS, batch_size: int = 16, adapter: str | None = None) -> list[str]:
+        max_new_tokens: int = PROBE_TOKENS, batch_size: int = 16, adapter: AdapterChoice = None) -> list[str]:
     """Greedy short answers, batched; one system prompt for all, or one per question (a benchmark's
     in-context condition). The product always asks with the plain one: the weights alone, with
     ``adapter`` (an attached one, by name) merged or none."""
@@ -80,7 +80,7 @@ def polluted(answer: str, forbidden: Sequence[str]) -> bool:
 
 
 def chat_perplexity(backend: Backend, system_prompt: str, text: Sequence[tuple[str, str]] = CHAT_TEXT,
-                    adapter: str | None = None) -> float:
+                    adapter: AdapterChoice = None) -> float:
     """Perplexity of the assistant turns of ``text``, each given its user turn, in chat format."""
     total, count = 0.0, 0
     for question, answer in text:
@@ -91,7 +91,7 @@ def chat_perplexity(backend: Backend, system_prompt: str, text: Sequence[tuple[s
     return math.exp(-total / max(1, count))
 
 
-def general_ability(backend: Backend, system_prompt: str, adapter: str | None = None) -> dict[str, float]:
+def general_ability(backend: Backend, system_prompt: str, adapter: AdapterChoice = None) -> dict[str, float]:
     """General questions ("contains") and chat-text perplexity: what consolidation must not damage.
     With ``adapter``, the model with that adapter merged: what a turn routed to it wrongly would get."""
     answers = ask(backend, system_prompt, [q for q, _ in GENERAL_QUESTIONS], adapter=adapter)

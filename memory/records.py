@@ -98,6 +98,7 @@ class Adapter(Record):
     user: str  # whose experiences it holds: only that user's turns ever load it
     experiences: list[int]
     path: str  # its folder
+    kind: str = "knowledge"  # or "policy": a refined policy (CORY), merged into every turn of its user
 
 
 class VersionEvent(Record):

@@ -69,7 +69,8 @@ class Versions:
         for entry in version.manifest.get("adapters", []):
             holder = holders.setdefault(entry["version"], self.get(entry["version"]))
             adapters.append(Adapter(name=entry["name"], version=entry["version"], user=entry["user"],
-                                    experiences=entry["experiences"], path=str(Path(holder.path) / entry["folder"])))
+                                    experiences=entry["experiences"], path=str(Path(holder.path) / entry["folder"]),
+                                    kind=entry.get("kind", "knowledge")))
         return adapters
 
     def weights(self, version: ModelVersion) -> str | None:

@@ -16,17 +16,27 @@ from agent.progress import shown
 def learn(
     ctx: typer.Context,
     user: str = typer.Option("default", "--user", help="Whose experiences to consolidate."),
-    only: str = typer.Option(None, "--only", help="Run only this step of the night: clean or selfparam."),
+    only: str = typer.Option(None, "--only", help="Run only this step of the night: clean, selfparam or cory."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be learned; write nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the LearnReport."),
 ) -> None:
-    """Consolidate new experiences into the weights now (SELF-PARAM), evaluate, and promote if the gate passes."""
+    """Consolidate new experiences into the weights now (SELF-PARAM), refine the policy (CORY) when a
+    reward is configured, evaluate, and promote what passes its gate."""
     with open_agent(ctx) as bot:
         with shown(err, disable=as_json) as progress:
             report = bot.learn(user, dry_run=dry_run, only=only, progress=progress)
     if as_json:
         print_json(report)
         return
+    if only != "cory":
+        _print_night(report, dry_run)
+    if report.refine:
+        _print_refine(report.refine)
+    if report.judges:
+        print_modes(report.judges)
+
+
+def _print_night(report, dry_run: bool) -> None:
     if report.cleaning:
         c = report.cleaning
         out.print(f"feedback: {c['judged']} new item(s) cleaned ({c['method']}, {c['mode']}) into view {c['run_id']}: "
@@ -73,8 +83,30 @@ def learn(
                   sep="")
     else:
         out.print(styled(f"kept {report.parent}", "yellow"), ": " + "; ".join(report.reasons), sep="")
-    if report.judges:
-        print_modes(report.judges)
+
+
+def _print_refine(refine: dict) -> None:
+    if refine.get("stop"):
+        out.print(f"refine: {refine['stop']}")
+        return
+    curve, figures, current = refine["training"]["curve"], refine["figures"], refine["current"]
+    table = Table("iteration", "reward (pioneer)", "KL", "reward (observer)", box=None, header_style="bold",
+                  title=f"refine (CORY) on {refine['prompts']['train']} prompts, "
+                        f"{refine['prompts']['heldout']} held out")
+    for row in curve:
+        table.add_row(str(row["iteration"]), _fmt(row["reward"]), _fmt(row["kl"]), _fmt(row["observer_reward"]))
+    out.print(table)
+    summary = Table("", "candidate policy " + (refine["version"] or ""), "served " + (current.get("policy") or
+                    "(no policy)"), box=None, header_style="bold")
+    for key, label in [("reward", "held-out reward"), ("kl", "KL to the base"), ("retention", "knowledge probes"),
+                       ("general_contains", "general questions"), ("perplexity", "chat perplexity")]:
+        summary.add_row(label, _fmt(figures.get(key)), _fmt(current.get(key, 0.0 if key == "kl" else None)))
+    out.print(summary)
+    if refine["promoted"]:
+        out.print(styled(f"promoted {refine['version']} (policy refined)", "green"))
+    else:
+        out.print(styled(f"policy refused ({refine['version']} kept for the record)", "yellow"), ": "
+                  + "; ".join(refine["reasons"]), sep="")
 
 
 @app.command()

@@ -7,6 +7,8 @@ them as peft modules costs every token: measured on the embedded 135M model, 48 
 the chosen adapter into the weights (W += scale * B @ A) costs about 0.2 s once and nothing per
 token, so the weights stay a plain model and the adapter answering now is merged in place; the
 next turn with the same adapter pays nothing, and a turn with none or another one unmerges first.
+A turn may also name several (a knowledge adapter and its user's refined policy): their sum is
+merged, as peft sums several active LoRA adapters.
 
 Unmerging subtracts the same product it added, so in float32 the weights come back to within a
 rounding step; in half precision that error is larger, which is why the GPU path is vLLM's own
@@ -16,7 +18,7 @@ run-time adapters (the ``[gpu]`` extra), not this.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -64,28 +66,31 @@ class AdapterSwitch:
         self.keep = keep
         self.paths: dict[str, Path] = {}
         self.loaded: dict[str, Lora] = {}
-        self.merged: str | None = None
+        self.merged: tuple[str, ...] = ()
 
     def attach(self, model, adapters: Mapping[str, Path]) -> None:
         """Make these the adapters available (the active version's library)."""
-        if self.merged is not None and self.merged not in adapters:
+        if any(name not in adapters for name in self.merged):
             self.use(model, None)
         self.paths = {name: Path(path) for name, path in adapters.items()}
         self.loaded = {name: lora for name, lora in self.loaded.items() if name in self.paths}
 
-    def use(self, model, name: str | None) -> None:
-        """Merge ``name`` into ``model`` (None: the plain weights), unmerging any other first."""
-        if name == self.merged:
+    def use(self, model, names: str | Sequence[str] | None) -> None:
+        """Merge ``names`` (one, several, or None: the plain weights) into ``model``, unmerging
+        any others first."""
+        wanted = (names,) if isinstance(names, str) else tuple(names or ())
+        if wanted == self.merged:
             return
-        if name is not None and name not in self.paths:
-            raise ModelError(f"no adapter {name!r} is attached to this model")
-        if self.merged is not None:
-            self.loaded[self.merged].apply(model, -1.0)
-            self.merged = None
-        if name is not None:
+        for name in wanted:
+            if name not in self.paths:
+                raise ModelError(f"no adapter {name!r} is attached to this model")
+        for name in reversed(self.merged):
+            self.loaded[name].apply(model, -1.0)
+        self.merged = ()
+        for name in wanted:
             lora = self.loaded.pop(name, None) or Lora(self.paths[name])
             self.loaded[name] = lora  # most recently used last
-            while len(self.loaded) > self.keep:
-                del self.loaded[next(iter(self.loaded))]
             lora.apply(model, 1.0)
-            self.merged = name
+            self.merged += (name,)
+        while len(self.loaded) > max(self.keep, len(self.merged)):  # never drop one merged now
+            del self.loaded[next(n for n in self.loaded if n not in self.merged)]

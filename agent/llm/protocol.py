@@ -18,6 +18,11 @@ if TYPE_CHECKING:  # torch is heavy; only type checkers need it here
 Message = dict[str, str]
 
 
+# What a call answers with: an attached adapter by name (``Backend.attach``), several merged
+# together (a knowledge adapter and its user's refined policy), or None: the plain weights.
+AdapterChoice = str | tuple[str, ...] | None
+
+
 @dataclass(frozen=True)
 class GenerationOptions:
     max_new_tokens: int = 256
@@ -26,7 +31,7 @@ class GenerationOptions:
     repetition_penalty: float = 1.0  # >1 also penalises tokens of the prompt, so recalled facts suffer
     seed: int | None = None  # makes sampled generation repeatable
     max_time_s: float | None = None  # stop generating after this long (a verifier's time budget)
-    adapter: str | None = None  # answer with this attached adapter (``Backend.attach``); None: without
+    adapter: AdapterChoice = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,9 @@ class Backend(Protocol):
         """Yield text deltas as they are decoded; the generator returns the full Generation."""
         ...
 
-    def score(self, prompt: str, continuation: str, adapter: str | None = None) -> TokenScores: ...
+    def score(self, prompt: str, continuation: str, adapter: AdapterChoice = None) -> TokenScores: ...
 
-    def logits(self, prompt: str, continuation: str = "", adapter: str | None = None) -> torch.Tensor:
+    def logits(self, prompt: str, continuation: str = "", adapter: AdapterChoice = None) -> torch.Tensor:
         """Float32 logits of shape (len(continuation tokens) + 1, vocab), with ``adapter`` merged
         (an attached one, by name) or the plain weights.
 

@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprec
 
 from agent.errors import Interrupted, ModelError
 from agent.llm.adapters import AdapterSwitch
-from agent.llm.protocol import Generation, GenerationOptions, Message, TokenScores
+from agent.llm.protocol import AdapterChoice, Generation, GenerationOptions, Message, TokenScores
 
 DEFAULT_OPTIONS = GenerationOptions()
 
@@ -183,7 +183,7 @@ class TransformersBackend:
     def attach(self, adapters: Mapping[str, Path]) -> None:
         self._adapters.attach(self.model, adapters)
 
-    def _with(self, adapter: str | None):
+    def _with(self, adapter: AdapterChoice):
         """The model, with ``adapter`` merged into it (or none)."""
         self._adapters.use(self.model, adapter)
         return self.model
@@ -316,13 +316,13 @@ class TransformersBackend:
         return prompt_ids, cont_ids
 
     @torch.inference_mode()
-    def logits(self, prompt: str, continuation: str = "", adapter: str | None = None) -> torch.Tensor:
+    def logits(self, prompt: str, continuation: str = "", adapter: AdapterChoice = None) -> torch.Tensor:
         prompt_ids, cont_ids = self._prompt_and_continuation_ids(prompt, continuation)
         ids = torch.tensor([prompt_ids + cont_ids], device=self._device)
         out = self._with(adapter)(input_ids=ids).logits[0]  # (T, V)
         return out[len(prompt_ids) - 1 :].float()  # (len(cont) + 1, V)
 
-    def score(self, prompt: str, continuation: str, adapter: str | None = None) -> TokenScores:
+    def score(self, prompt: str, continuation: str, adapter: AdapterChoice = None) -> TokenScores:
         _, cont_ids = self._prompt_and_continuation_ids(prompt, continuation)
         logprobs = torch.log_softmax(self.logits(prompt, continuation, adapter)[:-1], dim=-1)  # (len(cont), V)
         picked = logprobs.gather(1, torch.tensor(cont_ids, device=logprobs.device)[:, None])[:, 0]

@@ -45,6 +45,24 @@ def test_a_merged_adapter_gives_peft_s_logits_and_unmerging_gives_the_base_back(
     assert torch.allclose(backend.logits(prompt, "In Lisbon."), plain, atol=1e-5)  # unmerged again
 
 
+def test_two_adapters_merge_as_peft_sums_two_active_adapters(backend, tiny_dir, tmp_path):
+    """A knowledge adapter and a user's policy answer a turn together (graphs/chat.py)."""
+    peft = _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
+    _planted_adapter(tiny_dir, tmp_path / "b", seed=2)
+    peft.load_adapter(str(tmp_path / "b"), adapter_name="b")
+    peft.base_model.set_adapter(["default", "b"])  # peft sums the deltas of its active adapters
+    prompt = backend.render([{"role": "user", "content": "Hi"}])
+    plain = backend.logits(prompt, "Hello.")
+    backend.attach({"a": tmp_path / "a", "b": tmp_path / "b"})
+    both = backend.logits(prompt, "Hello.", adapter=("a", "b"))
+    ids = torch.tensor([backend.encode(prompt) + backend.encode("Hello.")])
+    with torch.no_grad():
+        expected = peft(input_ids=ids).logits[0, len(backend.encode(prompt)) - 1 :]
+    assert torch.allclose(both, expected, atol=1e-4)
+    assert not torch.allclose(both, backend.logits(prompt, "Hello.", adapter="a"), atol=1e-3)
+    assert torch.allclose(backend.logits(prompt, "Hello."), plain, atol=1e-5)  # both unmerged again
+
+
 def test_generation_follows_the_adapter_a_turn_names(backend, tiny_dir, tmp_path):
     _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
     _planted_adapter(tiny_dir, tmp_path / "b", seed=2)
@@ -62,9 +80,9 @@ def test_an_unknown_or_detached_adapter_is_one_clear_error(backend, tiny_dir, tm
     plain = backend.logits(prompt)
     backend.attach({"a": tmp_path / "a"})
     backend.generate([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2, adapter="a"))
-    assert backend._adapters.merged == "a"
+    assert backend._adapters.merged == ("a",)
     backend.attach({})  # the version changed while "a" was merged: it is unmerged and gone
-    assert backend._adapters.merged is None
+    assert backend._adapters.merged == ()
     assert torch.allclose(backend.logits(prompt), plain, atol=1e-5)
     with pytest.raises(ModelError, match="no adapter 'a' is attached"):
         backend.generate([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2, adapter="a"))

@@ -1,0 +1,66 @@
+"""The refine step (graphs/refine.py) through the agent, on the tiny random model: prompts held
+out, CORY trained, the policy gated on its own and recorded as its user's policy adapter, and
+served only to that user. The tiny model cannot learn the reward (its logits are near uniform),
+so its policy is refused; which policy a turn merges is tested by promoting it by hand."""
+
+import json
+
+import pytest
+
+from agent import Agent
+from agent.errors import InvalidInput
+
+FAST = {"epochs": 2, "batch_size": 4, "mini_batch": 2, "max_new_tokens": 4, "swap_every": 1}
+
+
+def prompt_set(tmp_path, count: int = 8):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(json.dumps({"prompt": f"What is {n} plus {n}?", "answer": 2 * n})
+                              for n in range(1, count + 1)))
+    return path
+
+
+def open_bot(home, tiny_dir, **refine) -> Agent:
+    return Agent.open(home, model=str(tiny_dir), max_new_tokens=8, cory=FAST, refine=refine)
+
+
+def test_a_policy_that_adds_no_reward_is_refused_and_recorded(home, tiny_dir, tmp_path):
+    with open_bot(home, tiny_dir, reward="exact", prompts=str(prompt_set(tmp_path))) as bot:
+        report = bot.learn(only="cory")
+        refine = report.refine
+        assert refine["prompts"] == {"train": 6, "heldout": 2, "from_set": 8, "from_turns": 0}
+        assert [row["iteration"] for row in refine["training"]["curve"]] == [1, 2]
+        assert not refine["passed"] and not refine["promoted"]
+        assert refine["reasons"][0].startswith("held-out reward")
+        version = bot.versions.get(refine["version"])
+        assert version.learner == "cory" and version.manifest["refine"]["gate"]["passed"] is False
+        policy = [a for a in bot.versions.library(version) if a.kind == "policy"]
+        assert [(a.name, a.user, a.experiences) for a in policy] == [(f"{version.id}.policy", "default", [])]
+        assert bot.active_model().id != version.id  # refused: the base still serves
+
+
+def test_a_promoted_policy_answers_every_turn_of_its_user_and_no_one_else(home, tiny_dir, tmp_path):
+    with open_bot(home, tiny_dir, reward="exact", prompts=str(prompt_set(tmp_path))) as bot:
+        version = bot.learn(user="ana", only="cory").refine["version"]
+        bot.versions.promote(version, reason="test: serve the refused policy")
+        reply = bot.chat("Hello there", user="ana")
+        assert reply.policy == f"{version}.policy" and reply.model_version == version
+        assert bot._backend._adapters.merged == (f"{version}.policy",)
+        other = bot.chat("Hello there", user="bob")
+        assert other.policy is None and bot._backend._adapters.merged == ()
+
+
+def test_refine_refuses_bad_set_ups_with_one_clear_line(home, tiny_dir, tmp_path):
+    with open_bot(home, tiny_dir) as bot:
+        with pytest.raises(InvalidInput, match=r"set \[refine\] reward"):
+            bot.learn(only="cory")
+    with open_bot(home, tiny_dir, reward="exact", prompts=str(prompt_set(tmp_path, 3))) as bot:
+        assert bot.learn(only="cory").refine["stop"] == "3 prompts to refine on; at least 4 are needed"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "answer": 1}\n{"question": "b"}\n')
+    with open_bot(home, tiny_dir, reward="exact", prompts=str(bad)) as bot:
+        with pytest.raises(InvalidInput, match="bad.jsonl, line 2"):
+            bot.learn(only="cory")
+    with open_bot(home, tiny_dir, reward="judge:vibes", prompts=str(prompt_set(tmp_path))) as bot:
+        with pytest.raises(InvalidInput, match="unknown reward"):
+            bot.learn(only="cory")
