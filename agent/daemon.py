@@ -264,8 +264,10 @@ def waiting(agent: Agent) -> list:
 
 
 def users_to_learn(agent: Agent) -> list[str]:
-    """Every user with an experience waiting (else "default", whose night still cleans new feedback)."""
-    return sorted({e.user for e in waiting(agent)}) or ["default"]
+    """Every user with an experience waiting, and when policies are refined ([refine] reward) every
+    user who has chatted; else "default", whose night still cleans new feedback."""
+    chatted = {t.user for t in agent.store.list_threads()} if agent.settings.refine.reward else set()
+    return sorted({e.user for e in waiting(agent)} | chatted) or ["default"]
 
 
 def child_main(home: str, overrides: str) -> int:

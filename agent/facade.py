@@ -341,17 +341,16 @@ class Agent:
 
     def learn(self, user: str = "default", *, dry_run: bool = False, only: str | None = None,
               progress: Progress | None = None) -> LearnReport:
-        """Run a night now: clean new feedback, then consolidate ``user``'s new experiences into a
-        new model version (SELF-PARAM), promoted only if the gate passes and served from the next
-        turn on. ``only`` runs one step (``clean`` or ``selfparam``). With ``dry_run``, shows what
-        would be learned (the QA pairs and probes it would write) and writes nothing.
-        """
+        """Run a night now: clean new feedback, consolidate ``user``'s new experiences into a new
+        version (SELF-PARAM), then refine their policy (CORY) when ``[refine] reward`` is set; each
+        promoted only if its gate passes, served from the next turn on. ``only``: one step (clean,
+        selfparam or cory). ``dry_run`` shows what would be learned and writes nothing."""
         return learning.learn(self, user, dry_run, only, progress)
 
     def retention_report(self) -> dict[str, Any]:
-        """Probe scores per experience and learn run, and the curves of efficacy and retention by age."""
+        """Probe scores per learn run, efficacy and retention by age, and refines' reward/KL curves."""
         self.ensure_base()
-        return self.retention.report(self.settings.model)
+        return {**self.retention.report(self.settings.model), "refines": learning.refines(self)}
 
     # -- judging (how far to trust the judges: agent.judges) ------------------------------
 

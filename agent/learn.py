@@ -166,20 +166,28 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
 
 def _refine(agent: Agent, user: str, base_source, progress: Progress) -> dict:
     """The refine step after consolidation, from the version active now (tonight's, if promoted)."""
+    from agent.llm.protocol import GenerationOptions
     from agent.llm.transformers_backend import pick_device
     from graphs import rewards
     from graphs.refine import RefineContext, run_refine
+    from graphs.routing import policy_of
 
     s, r = agent.settings, agent.settings.refine
     answers = _prompt_set(r.prompts) if r.prompts else {}
     exact = r.reward == "exact"
+    if r.reward == "comparator" and not agent.judge_modes().choice_check.trusted:
+        return {"stop": f"the comparator is not trusted as a reward: {agent.judge_modes().choice_check.reason}"}
     context = RefineContext(
         store=agent.store, retention=agent.retention, versions=agent.versions, active=agent.versions.active(s.model),
         load_base=lambda: _load_weights(agent, base_source),
         make_backend=lambda tokenizer, model, version: _backend_over(agent, tokenizer, model, version),
         user=user, system_prompt=s.system_prompt,
         reward=rewards.from_spec(r.reward, {p: a for p, a in answers.items() if a is not None},
-                                 str(pick_device(s.device))),
+                                 str(pick_device(s.device)), judge=agent.backend,
+                                 served=lambda message: agent.backend.generate(
+                                     [{"role": "user", "content": message}],
+                                     GenerationOptions(max_new_tokens=s.cory.max_new_tokens,
+                                                       adapter=policy_of(agent.library, user))).text),
         config=s.cory, prompt_set=[p for p, a in answers.items() if a is not None or not exact],
         from_turns=r.from_turns and not exact, max_prompts=r.max_prompts, min_prompts=r.min_prompts,
         min_gain=r.min_gain, max_kl=r.max_kl, thresholds=s.gate, cache=s.home / "cache",
@@ -187,6 +195,16 @@ def _refine(agent: Agent, user: str, base_source, progress: Progress) -> dict:
     final = run_refine(context)
     return {k: final.get(k) for k in ("prompts", "stop", "training", "figures", "current", "passed", "reasons",
                                       "version", "promoted")}
+
+
+def refines(agent: Agent) -> list[dict[str, Any]]:
+    """Every refine's version, oldest first: its user, whether it was promoted, its training curve
+    (the pioneer's reward and KL per iteration) and its gate figures."""
+    promoted = {e.version for e in agent.versions.history(agent.settings.model) if e.action == "promote"}
+    return [{"version": v.id, "user": v.manifest["user"], "promoted": v.id in promoted,
+             "curve": v.manifest["refine"]["training"]["curve"], "figures": v.manifest["refine"]["figures"],
+             "current": v.manifest["refine"]["current"], "reasons": v.manifest["refine"]["gate"]["reasons"]}
+            for v in agent.versions.list(agent.settings.model) if v.learner == "cory"]
 
 
 def _prompt_set(path) -> dict[str, float | None]:

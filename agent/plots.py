@@ -39,10 +39,29 @@ def draw_by_age(ax, by_age: list[dict[str, Any]]) -> None:
     ax.legend(loc="upper right")
 
 
+def draw_refines(reward_ax, kl_ax, refines: list[dict[str, Any]]) -> None:
+    """Each refine's pioneer reward and KL to the base per CORY iteration."""
+    for refine in refines:
+        steps = [row["iteration"] for row in refine["curve"]]
+        label = f"{refine['version']} ({refine['user']}{'' if refine['promoted'] else ', refused'})"
+        reward_ax.plot(steps, [row["reward"] for row in refine["curve"]], marker=".", label=label)
+        kl_ax.plot(steps, [row["kl"] for row in refine["curve"]], marker=".", label=label)
+    for ax, what in ((reward_ax, "task reward (pioneer)"), (kl_ax, "KL to the base per reply")):
+        ax.set_xlabel("CORY iteration")
+        ax.set_title(f"refined policies: {what}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+
+
 def plot_retention(report: dict[str, Any], path: Path) -> Path:
-    """Two panels: each experience's probe score after every learn run, and the curves by age."""
+    """Two panels: each experience's probe score after every learn run, and the curves by age; and
+    when policies were refined, a row of their reward and KL curves."""
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    refines = report.get("refines") or []
+    fig, axes = plt.subplots(2 if refines else 1, 2, figsize=(12, 9 if refines else 4.5), squeeze=False)
+    (left, right) = axes[0]
+    if refines:
+        draw_refines(*axes[1], refines)
     runs = [r["id"] for r in report["runs"]]
     promoted = {r["id"] for r in report["runs"] if r["promoted"]}
     for experience in sorted({p["experience_id"] for p in report["points"]}):

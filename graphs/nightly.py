@@ -53,7 +53,7 @@ from graphs.cleaning import pending
 from graphs.committee import Committee
 from graphs.extraction import is_informative
 from graphs.prompt import system_message
-from graphs.routing import route
+from graphs.routing import policy_of, route
 from learners import evaluate as ev
 from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train
 from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
@@ -296,14 +296,16 @@ def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
     probes = ctx.retention.probes(sorted(held))
     advance = ctx.progress.phase("evaluating", len(probes) + len(ev.GENERAL_QUESTIONS) * len(bench.candidates))
 
-    # Every probe is asked as a turn of its owner would be: routed by its question.
-    routes = [route(ctx.store, library, p.question, owners[p.experience_id], ctx.route_min_score).adapter
+    # Every probe is asked as a turn of its owner would be: routed by its question, with the
+    # owner's refined policy (if any) merged too.
+    routes = [tuple(n for n in (route(ctx.store, library, p.question, owners[p.experience_id],
+                                      ctx.route_min_score).adapter, policy_of(library, owners[p.experience_id])) if n)
               for p in probes]
     answers: dict[int, str] = {}
-    for adapter in sorted(set(routes), key=str):
-        group = [p for p, r in zip(probes, routes) if r == adapter]
+    for merged in sorted(set(routes)):
+        group = [p for p, r in zip(probes, routes) if r == merged]
         answers.update(zip((p.id for p in group), ev.ask(backend, ctx.system_prompt, [p.question for p in group],
-                                                          adapter=adapter)))
+                                                          adapter=merged or None)))
         advance(len(group))
     forbidden: dict[int, list[str]] = {}
     for p in probes:

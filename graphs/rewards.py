@@ -4,6 +4,9 @@ A learner never builds its own reward: the nightly refine step (and a benchmark)
 name from ``[cory] reward`` and passes them in.
     exact      1 when the last number of the response is the expected answer (CORY's GSM8K rule)
     rm:MODEL   a sequence-classification reward model's score of query + response
+    comparator the calibrated pairwise comparator (graphs/verify, both orders averaged) on the
+               base weights: P(the response is more helpful than the answer served now) - 0.5;
+               only where the model's card trusts the comparator (agent.judges)
     callable   any Python function with the same signature
 """
 
@@ -47,12 +50,35 @@ def reward_model(spec: str, device: str = "cpu") -> Reward:
     return reward
 
 
-def from_spec(spec: str, answers: Mapping[str, float], device: str = "cpu") -> Reward:
-    """The reward ``[refine] reward`` names: ``exact`` (over the prompt set's answers) or ``rm:MODEL``."""
+def comparator(backend, served: Callable[[str], str], criterion: str = "helpful") -> Reward:
+    """The comparator's preference for the response over what ``served(query)`` answers now."""
+    from graphs.verify import prompts
+    from graphs.verify.consistency import Comparator
+
+    judge, current = Comparator(backend), {}
+
+    def reward(queries: Sequence[str], responses: Sequence[str]) -> list[float]:
+        scores = []
+        for query, response in zip(queries, responses):
+            if query not in current:
+                current[query] = served(query)
+            instruction = prompts.judge_pair_instruction([{"role": "user", "content": query}], criterion)
+            scores.append(judge.calibrated(instruction, response, current[query]) - 0.5)
+        return scores
+
+    return reward
+
+
+def from_spec(spec: str, answers: Mapping[str, float], device: str = "cpu", judge=None,
+              served: Callable[[str], str] | None = None) -> Reward:
+    """The reward ``[refine] reward`` names: ``exact`` (over the prompt set's answers), ``rm:MODEL``,
+    or ``comparator`` (``judge``: a backend over the base weights; ``served``: today's answer)."""
     if spec == "exact":
         if not answers:
             raise InvalidInput("the exact reward needs a prompt set with answers: set [refine] prompts")
         return exact_answer(answers)
     if spec.startswith("rm:") and spec[3:]:
         return reward_model(spec[3:], device)
-    raise InvalidInput(f"unknown reward {spec!r}; use exact or rm:MODEL")
+    if spec == "comparator" and judge is not None and served is not None:
+        return comparator(judge, served)
+    raise InvalidInput(f"unknown reward {spec!r}; use exact, rm:MODEL or comparator")

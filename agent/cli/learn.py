@@ -127,6 +127,8 @@ def retention(
     if as_json:
         print_json(report)
         return
+    if report["refines"]:
+        _print_refines(report["refines"])
     if not report["runs"]:
         out.print("no learn runs yet: `reverie learn` consolidates what you taught")
         return
@@ -144,6 +146,17 @@ def retention(
     out.print(curve)
     if plot is not None:
         err.print(f"wrote {plot}")
+
+
+def _print_refines(refines: list[dict]) -> None:
+    table = Table("version", "user", "iterations", "reward first → last", "KL last", "held-out reward", "served",
+                  "", box=None, header_style="bold", title="refined policies (CORY)")
+    for r in refines:
+        curve = r["curve"]
+        table.add_row(r["version"], r["user"], str(len(curve)), f"{_fmt(curve[0]['reward'])} → {_fmt(curve[-1]['reward'])}",
+                      _fmt(curve[-1]["kl"]), _fmt(r["figures"]["reward"]), _fmt(r["current"]["reward"]),
+                      "promoted" if r["promoted"] else "refused")
+    out.print(table)
 
 
 def _fmt(value) -> str:

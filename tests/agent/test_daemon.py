@@ -138,3 +138,13 @@ def test_the_early_trigger_learns_once_enough_waits_and_chat_is_quiet(open_agent
     Jobs(agent.store).start(job.id, "test", 30)
     Jobs(agent.store).finish(job.id, "test", "succeeded")
     assert daemon.check_idle() is None  # the same waiting set (say, refused) does not trigger again
+
+
+def test_a_night_refines_everyone_who_chatted_only_when_a_reward_is_set(home, tiny_dir):
+    from agent.daemon import users_to_learn
+
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=4) as bot:
+        bot.store.create_thread("ana")
+        assert users_to_learn(bot) == ["default"]  # nothing to consolidate, no policy to refine
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=4, refine={"reward": "exact"}) as bot:
+        assert users_to_learn(bot) == ["ana"]

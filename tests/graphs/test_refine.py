@@ -37,6 +37,11 @@ def test_a_policy_that_adds_no_reward_is_refused_and_recorded(home, tiny_dir, tm
         policy = [a for a in bot.versions.library(version) if a.kind == "policy"]
         assert [(a.name, a.user, a.experiences) for a in policy] == [(f"{version.id}.policy", "default", [])]
         assert bot.active_model().id != version.id  # refused: the base still serves
+        shown = bot.retention_report()["refines"]
+        assert [(r["version"], r["promoted"], len(r["curve"])) for r in shown] == [(version.id, False, 2)]
+        from agent.plots import plot_retention
+
+        assert plot_retention(bot.retention_report(), tmp_path / "r.png").stat().st_size > 0
 
 
 def test_a_promoted_policy_answers_every_turn_of_its_user_and_no_one_else(home, tiny_dir, tmp_path):
@@ -64,3 +69,16 @@ def test_refine_refuses_bad_set_ups_with_one_clear_line(home, tiny_dir, tmp_path
     with open_bot(home, tiny_dir, reward="judge:vibes", prompts=str(prompt_set(tmp_path))) as bot:
         with pytest.raises(InvalidInput, match="unknown reward"):
             bot.learn(only="cory")
+    with open_bot(home, tiny_dir, reward="comparator", prompts=str(prompt_set(tmp_path))) as bot:  # chance card
+        assert bot.learn(only="cory").refine["stop"].startswith("the comparator is not trusted as a reward: "
+                                                                "comparator s_neg 0.02")
+
+
+def test_the_comparator_reward_prefers_against_today_s_answer_asked_once(tiny_backend):
+    from graphs.rewards import comparator
+
+    asked = []
+    reward = comparator(tiny_backend, lambda q: asked.append(q) or "Today's answer.")
+    scores = reward(["Hi", "Hi", "Bye"], ["Hello!", "Hey.", "Farewell."])
+    assert asked == ["Hi", "Bye"] and all(-0.5 <= s <= 0.5 for s in scores)
+    assert reward(["Hi"], ["Today's answer."])[0] == pytest.approx(0.0, abs=1e-6)  # itself: no preference
