@@ -133,8 +133,8 @@ def test_an_unknown_step_is_refused_before_anything_runs(open_bot):
     from agent.errors import InvalidInput
 
     bot = open_bot()
-    with pytest.raises(InvalidInput, match="unknown step 'cory'; a night's steps are: clean, selfparam"):
-        bot.learn(only="cory")
+    with pytest.raises(InvalidInput, match="unknown step 'ppo'; a night's steps are: clean, selfparam, cory"):
+        bot.learn(only="ppo")
     assert bot.retention.runs() == [] and bot._backend is None  # nothing loaded, nothing written
 
 

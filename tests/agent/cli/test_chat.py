@@ -7,7 +7,7 @@ def test_ask_json_is_one_reply_object(cli):
     code, out, _ = cli("ask", "Hello", "--user", "ana", "--json")
     assert code == 0
     reply = json.loads(out)
-    assert set(reply) == {"turn_id", "user_turn_id", "thread_id", "user", "text", "model_version", "adapter",
+    assert set(reply) == {"turn_id", "user_turn_id", "thread_id", "user", "text", "model_version", "adapter", "policy",
                           "verdicts", "memories", "latency_s", "prompt_tokens", "completion_tokens", "finish_reason"}
     code, out, _ = cli("ask", "Again", "--thread", reply["thread_id"], "--user", "ana", "--json")
     assert json.loads(out)["thread_id"] == reply["thread_id"]

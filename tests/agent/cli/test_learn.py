@@ -30,5 +30,7 @@ def test_learn_and_retention_commands(cli, tmp_path, one_line_error):
 
     code, _, err = cli("retention", "--plot", str(tmp_path / "retention.txt"))
     assert code == 2 and one_line_error(err) and "PNG" in err
+    code, _, err = cli("learn", "--only", "ppo")
+    assert code == 2 and one_line_error(err) and "a night's steps are: clean, selfparam, cory" in err
     code, _, err = cli("learn", "--only", "cory")
-    assert code == 2 and one_line_error(err) and "a night's steps are: clean, selfparam" in err
+    assert code == 2 and one_line_error(err) and "no reward to refine with: set [refine] reward" in err
