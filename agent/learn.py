@@ -175,8 +175,11 @@ def _refine(agent: Agent, user: str, base_source, progress: Progress) -> dict:
     s, r = agent.settings, agent.settings.refine
     answers = _prompt_set(r.prompts) if r.prompts else {}
     exact = r.reward == "exact"
-    if r.reward == "comparator" and not agent.judge_modes().choice_check.trusted:
-        return {"stop": f"the comparator is not trusted as a reward: {agent.judge_modes().choice_check.reason}"}
+    modes = agent.judge_modes()
+    if r.reward == "comparator" and not modes.choice_check.trusted:
+        return {"stop": f"the comparator is not trusted as a reward: {modes.choice_check.reason}"}
+    if r.reward == "codejudge" and not modes.code_check.trusted:
+        return {"stop": f"CodeJudge is not trusted as a reward: {modes.code_check.reason}"}
     context = RefineContext(
         store=agent.store, retention=agent.retention, versions=agent.versions, active=agent.versions.active(s.model),
         load_base=lambda: _load_weights(agent, base_source),

@@ -68,7 +68,8 @@ class RefineSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    reward: str = Field("", description="exact (the prompt set's answers) or rm:MODEL (a reward model); empty: off")
+    reward: str = Field("", description="exact (the prompt set's answers), rm:MODEL (a reward model), comparator or "
+                        "codejudge (where the model's card trusts them); empty: off")
     prompts: Path | None = Field(None, description='a prompt set, JSONL: {"prompt": ..., "answer": ...} (answer '
                                  "for the exact reward)")
     from_turns: bool = Field(True, description="also refine on the user's logged chat messages (not with exact)")

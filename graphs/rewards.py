@@ -7,6 +7,9 @@ name from ``[cory] reward`` and passes them in.
     comparator the calibrated pairwise comparator (graphs/verify, both orders averaged) on the
                base weights: P(the response is more helpful than the answer served now) - 0.5;
                only where the model's card trusts the comparator (agent.judges)
+    codejudge  CodeJudge's graded score of the code in the response (1: nothing above
+               Negligible), 0 for a response with no code or an invalid verdict; only where the
+               card trusts CodeJudge
     callable   any Python function with the same signature
 """
 
@@ -69,10 +72,27 @@ def comparator(backend, served: Callable[[str], str], criterion: str = "helpful"
     return reward
 
 
+def codejudge(backend) -> Reward:
+    """CodeJudge's graded score of the response's code as an answer to the query."""
+    from graphs.verify.choices import find_code
+    from graphs.verify.codejudge import CodeTask, judge_code
+
+    def reward(queries: Sequence[str], responses: Sequence[str]) -> list[float]:
+        scores = []
+        for query, response in zip(queries, responses):
+            found = find_code(response)
+            verdict = judge_code(backend, CodeTask(query, found[0], found[1]), "graded") if found else None
+            scores.append(verdict.score if verdict is not None and verdict.score is not None else 0.0)
+        return scores
+
+    return reward
+
+
 def from_spec(spec: str, answers: Mapping[str, float], device: str = "cpu", judge=None,
               served: Callable[[str], str] | None = None) -> Reward:
     """The reward ``[refine] reward`` names: ``exact`` (over the prompt set's answers), ``rm:MODEL``,
-    or ``comparator`` (``judge``: a backend over the base weights; ``served``: today's answer)."""
+    ``comparator`` (``judge``: a backend over the base weights; ``served``: today's answer) or
+    ``codejudge`` (on ``judge``)."""
     if spec == "exact":
         if not answers:
             raise InvalidInput("the exact reward needs a prompt set with answers: set [refine] prompts")
@@ -81,4 +101,6 @@ def from_spec(spec: str, answers: Mapping[str, float], device: str = "cpu", judg
         return reward_model(spec[3:], device)
     if spec == "comparator" and judge is not None and served is not None:
         return comparator(judge, served)
-    raise InvalidInput(f"unknown reward {spec!r}; use exact, rm:MODEL or comparator")
+    if spec == "codejudge" and judge is not None:
+        return codejudge(judge)
+    raise InvalidInput(f"unknown reward {spec!r}; use exact, rm:MODEL, comparator or codejudge")

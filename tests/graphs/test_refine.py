@@ -72,6 +72,17 @@ def test_refine_refuses_bad_set_ups_with_one_clear_line(home, tiny_dir, tmp_path
     with open_bot(home, tiny_dir, reward="comparator", prompts=str(prompt_set(tmp_path))) as bot:  # chance card
         assert bot.learn(only="cory").refine["stop"].startswith("the comparator is not trusted as a reward: "
                                                                 "comparator s_neg 0.02")
+    with open_bot(home, tiny_dir, reward="codejudge", prompts=str(prompt_set(tmp_path))) as bot:
+        assert bot.learn(only="cory").refine["stop"].startswith("CodeJudge is not trusted as a reward: "
+                                                                "CodeJudge binary tau-b -0.20")
+
+
+def test_the_codejudge_reward_scores_code_and_gives_no_code_nothing(tiny_backend):
+    from graphs.rewards import codejudge
+
+    scores = codejudge(tiny_backend)(["Add two numbers.", "Add two numbers."],
+                                     ["Here:\n```python\ndef add(a, b):\n    return a + b\n```", "Just add them."])
+    assert scores[1] == 0.0 and 0.0 <= scores[0] <= 1.0
 
 
 def test_the_comparator_reward_prefers_against_today_s_answer_asked_once(tiny_backend):
