@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 MISSING = "skipped: vaderSentiment is not installed (a benchmark-only extra): pip install 'reverie[bench]'"
+WINDOW = 5  # iterations a training curve is averaged over
 METHODS = {"sentiment": ("ppo", "cory", "cory-keep"), "arithmetic": ("ppo", "cory")}
 ONE_SHOT = ("Question: Tom has 3 apples and buys 4 more. How many apples does Tom have now?\n"
             "Answer: 3 + 4 = 7. The answer is 7.\n\n")
@@ -171,9 +172,11 @@ def summarise(runs: dict, setting: str, methods: list[str]) -> dict:
         for key, r in runs.items():
             seed = key.rsplit("/", 1)[1]
             if key.startswith(f"{setting}/{method}/") and seed in ppo_runs:
-                target = smoothed([p["reward"] for p in ppo_runs[seed]["curve"]])[-1]
-                curve = smoothed([p["reward"] for p in r["curve"]])
-                hit = next((i + 1 for i, v in enumerate(curve) if v >= target), None)
+                # one rollout's mean is noisy (8 replies): both curves are averaged over WINDOW
+                # iterations, and only full windows count
+                target = smoothed([p["reward"] for p in ppo_runs[seed]["curve"]], WINDOW)[-1]
+                curve = smoothed([p["reward"] for p in r["curve"]], WINDOW)
+                hit = next((i + 1 for i, v in enumerate(curve) if i >= WINDOW - 1 and v >= target), None)
                 reached.append(hit / len(curve) if hit else None)
         if method in out and reached:
             out[method]["fraction_of_ppo_iterations_to_reach_ppo_final"] = reached
