@@ -209,7 +209,9 @@ class Settings(BaseSettings):
         return (init_settings,)
 
 
-SECTIONS = ("learn", "selfparam", "synthesis", "gate", "serve", "judges")
+# The sections: every field that is a settings class of its own (a learner's config, [learn], ...).
+SECTIONS = tuple(name for name, info in Settings.model_fields.items()
+                 if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel))
 
 # The flat keys of 0.1 and where they live now. Kept for one release.
 DEPRECATED = {

@@ -51,6 +51,15 @@ def test_bad_environment_values_and_flags_name_their_source(monkeypatch):
         load_settings(colour="blue")
 
 
+def test_every_section_is_settable_by_its_dotted_keys(home, monkeypatch):
+    from agent.settings import SECTIONS
+
+    assert {"learn", "selfparam", "refine", "cory", "synthesis", "gate", "serve", "judges"} == set(SECTIONS)
+    monkeypatch.setenv("REVERIE_CORY__SWAP_EVERY", "3")
+    settings = load_settings(**{"refine.reward": "exact", "cory.epochs": "4"})
+    assert (settings.refine.reward, settings.cory.epochs, settings.cory.swap_every) == ("exact", 4, 3)
+
+
 def test_a_learner_section_comes_from_file_env_and_flags_leaf_by_leaf(home, monkeypatch):
     home.mkdir()
     (home / "reverie.toml").write_text("[selfparam]\nlr = 0.002\nepochs = 4\nbatch_size = 2\n\n[gate]\nmin_efficacy = 0.5\n")
