@@ -114,6 +114,7 @@ def observer_queries(tokenizer, queries: Sequence[Sequence[int]], pioneer_ids: t
 
 def _reset(agent: Agent, policy, config: CORYConfig) -> None:
     import torch
+
     policy.set_adapter(agent.adapter)  # peft marks the active adapter's parameters (only) trainable
     agent.optimizer = adamw(torch.nn.ModuleList([policy, agent.value_head]), config)
     agent.controller = AdaptiveKL(config.beta, config.target_kl or 1.0, config.kl_horizon)
@@ -128,6 +129,7 @@ def train(model, tokenizer, queries: Sequence[str], reward: Reward, config: CORY
           progress: Progress | None = None) -> CORYResult:
     """CORY on ``queries`` (prompt texts) with the task ``reward``; returns both adapters."""
     import torch
+
     encoded = encode(tokenizer, queries)
     torch.manual_seed(config.seed)
     progress = progress or NullProgress()
