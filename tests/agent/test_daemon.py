@@ -64,9 +64,12 @@ def test_two_processes_firing_the_same_night_make_one_run(open_agent):
     assert (job.trigger, job.status) == ("schedule", "scheduled")
 
 
-def _stored_night(home, next_run_time):
+def _stored_night(home, next_run_time) -> str:
     """A scheduler store as a server that went down left it: the night due at ``next_run_time``
-    (written through the store itself: a scheduler would process the due job on its way down)."""
+    (written through the store itself: a scheduler would process the due job on its way down).
+    Returns its schedule: daily at that time of day, so that no other firing falls within a
+    grace whatever the time the test runs (a fixed "0 3 * * *" did, between 03:00 and 04:00 UTC)."""
+    schedule = f"{next_run_time.minute} {next_run_time.hour} * * *"
     from apscheduler.job import Job
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -74,16 +77,17 @@ def _stored_night(home, next_run_time):
     store = SQLAlchemyJobStore(url=f"sqlite:///{home / 'scheduler.db'}")
     scheduler = BackgroundScheduler(timezone=timezone.utc)  # never started: only what a Job needs
     store.start(scheduler, "default")
-    store.add_job(Job(scheduler, id=NIGHTLY, func=nightly, trigger=cron_trigger("0 3 * * *"), executor="default",
+    store.add_job(Job(scheduler, id=NIGHTLY, func=nightly, trigger=cron_trigger(schedule), executor="default",
                       args=[str(home)], kwargs={}, name=NIGHTLY, misfire_grace_time=1, coalesce=True,
                       max_instances=1, next_run_time=next_run_time))
     store.shutdown()
+    return schedule
 
 
 def test_a_night_missed_while_down_runs_once_at_start_within_the_grace(open_agent, daemons, home):
     agent = open_agent()
-    _stored_night(home, datetime.now(timezone.utc) - timedelta(minutes=10))
-    daemons.append(_daemon(agent, "0 3 * * *", grace_s=3600))
+    schedule = _stored_night(home, datetime.now(timezone.utc) - timedelta(minutes=10))
+    daemons.append(_daemon(agent, schedule, grace_s=3600))
     daemons[0].start()
     jobs = Jobs(agent.store)
     _until(lambda: [j.status for j in jobs.list()] == ["succeeded"])
@@ -93,8 +97,8 @@ def test_a_night_missed_while_down_runs_once_at_start_within_the_grace(open_agen
 
 def test_a_night_missed_beyond_the_grace_does_not_run(open_agent, daemons, home):
     agent = open_agent()
-    _stored_night(home, datetime.now(timezone.utc) - timedelta(hours=2))
-    daemons.append(_daemon(agent, "0 3 * * *", grace_s=3600))
+    schedule = _stored_night(home, datetime.now(timezone.utc) - timedelta(hours=2))
+    daemons.append(_daemon(agent, schedule, grace_s=3600))
     daemons[0].start()
     time.sleep(3)
     assert Jobs(agent.store).list() == []
