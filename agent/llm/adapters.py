@@ -77,17 +77,16 @@ class AdapterSwitch:
 
     def use(self, model, names: str | Sequence[str] | None) -> None:
         """Merge ``names`` (one, several, or None: the plain weights) into ``model``, unmerging
-        any others first."""
+        those merged now that it does not name."""
         wanted = (names,) if isinstance(names, str) else tuple(names or ())
-        if wanted == self.merged:
-            return
         for name in wanted:
             if name not in self.paths:
                 raise ModelError(f"no adapter {name!r} is attached to this model")
-        for name in reversed(self.merged):
+        # LoRA deltas add: one merged for this turn too (a user's policy) stays as it is.
+        for name in [n for n in self.merged if n not in wanted]:
             self.loaded[name].apply(model, -1.0)
-        self.merged = ()
-        for name in wanted:
+        self.merged = tuple(n for n in self.merged if n in wanted)
+        for name in [n for n in wanted if n not in self.merged]:
             lora = self.loaded.pop(name, None) or Lora(self.paths[name])
             self.loaded[name] = lora  # most recently used last
             lora.apply(model, 1.0)
