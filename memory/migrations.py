@@ -334,6 +334,35 @@ def m012_cleaning_modes(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE cleaning_runs ADD COLUMN mode_reason TEXT")
     db.execute("ALTER TABLE cleaning_decisions ADD COLUMN proposed TEXT CHECK (proposed IN ('keep', 'flip', 'remove'))")
 
+
+@migration
+def m013_catalogues(db: sqlite3.Connection) -> None:
+    # A catalogue is data the user brings (films, books, products) for the recommendation agent.
+    # Its Chroma index lives in ``folder`` under the home's catalogues/: a re-import builds a new
+    # folder and switches this row to it, so a half-built index is never the one served.
+    db.execute(
+        """CREATE TABLE catalogues (
+            name TEXT PRIMARY KEY,
+            folder TEXT NOT NULL,
+            source TEXT,  -- the file it was imported from
+            items INTEGER NOT NULL,
+            fields TEXT NOT NULL,  -- JSON: the metadata fields its items carry, besides id and title
+            created_at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE catalogue_items (
+            catalogue TEXT NOT NULL REFERENCES catalogues(name) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            position INTEGER NOT NULL,  -- its line in the imported file: the index's key
+            title TEXT NOT NULL,
+            fields TEXT NOT NULL,  -- JSON: every other field of the line
+            PRIMARY KEY (catalogue, id)
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX catalogue_items_by_position ON catalogue_items(catalogue, position)")
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -169,3 +169,17 @@ class LearnRun(Record):
     started_at: str
     finished_at: str | None
     status: Literal["running", "finished", "interrupted"] = "finished"  # interrupted: stopped, or found abandoned
+
+
+class Catalogue(Record):
+    name: str
+    items: int
+    fields: list[str]  # the metadata its items carry besides id and title
+    source: str | None = None
+    created_at: str
+
+
+class CatalogueItem(Record):
+    id: str
+    title: str
+    fields: dict[str, Any] = {}
