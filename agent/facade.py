@@ -6,7 +6,8 @@
         print(bot.chat("Where does Ines live?").text)
 
 This class is the one face: its lifecycle, the model thread, hot reload, and one-line delegations
-to the module that owns each noun (``agent.chat``, ``feedback``, ``judges``, ``learn``, ``memories``).
+to the module that owns each noun (``agent.chat``, ``feedback``, ``judges``, ``learn``, ``memories``,
+``recommend``); ``catalogues`` (``memory.catalogue``) lists, shows and removes catalogues.
 Opening is cheap (the SQLite log); the chat model loads on the first turn and episodic memory on
 the first recall or teach, so `reverie log` never waits for torch.
 
@@ -31,6 +32,7 @@ from agent import feedback as feedbacks
 from agent import judges
 from agent import learn as learning
 from agent import memories as remembering
+from agent import recommend as recommending
 from agent.chat import Reply, ReplyStream
 from agent.errors import InvalidInput, ReverieError
 from agent.inputs import required
@@ -39,6 +41,7 @@ from agent.learn import LearnReport
 from agent.memories import Export, Forgotten
 from agent.settings import Settings, load_settings
 from learners.training import Progress
+from memory.catalogue import Catalogue, Catalogues
 from memory.db import store_error
 from memory.records import Experience, ExperienceStatus, Feedback, FeedbackKind, Hit, ModelVersion, Thread, Turn
 from memory.retention import Retention
@@ -56,6 +59,7 @@ class Agent:
         self.store = Store.open(settings.home, settings.db_timeout_s)
         self.versions = Versions(self.store, settings.home / "versions")
         self.retention = Retention(self.store)
+        self.catalogues = Catalogues(self.store, settings.home / "catalogues")
         self._backend = None
         self.library: list = []  # the served version's frozen adapters (memory.records.Adapter)
         self._graph = None
@@ -76,6 +80,7 @@ class Agent:
     def close(self) -> None:
         # After a stop request nobody waits for the model thread: it was told to stop.
         self._model_thread.shutdown(wait=not self.stopping.is_set(), cancel_futures=True)
+        self.catalogues.close()
         self.store.close()
         if self._graph is not None:
             self._graph.checkpointer.conn.close()
@@ -204,12 +209,8 @@ class Agent:
         on_status: Callable[[str], None] | None = None, history: list[dict] | None = None, options: dict | None = None,
     ) -> ReplyStream:
         """Like ``chat``, but iterate the result for text as it is generated. Bad input raises here.
-
-        If the caller stops iterating early (or is interrupted), generation stops at the next
-        token: the user's message is kept in the log, the unfinished reply is not. ``on_status``
-        hears, on the model thread, what the turn does after the text (a verifier checking code,
-        for instance), so a caller can say so.
-        """
+        Stopping early stops generation at the next token: the user's message is logged, the
+        unfinished reply is not. ``on_status`` hears what the turn does after the text (on the model thread)."""
         return chatting.stream(self, chatting.prepare(self, text, thread_id, user, recall, history, options), on_status)
 
     def repair_thread(self, thread_id: str) -> int:
@@ -220,12 +221,9 @@ class Agent:
     # -- teaching and memories (agent.memories) ----------------------------------------------
 
     def teach(self, text: str, user: str = "default", probes: list[dict] | None = None) -> int:
-        """Remember ``text`` for ``user``; returns the experience id.
-
-        ``probes`` optionally sets aside the questions that will test whether consolidation put
-        it into the weights: ``[{"question": ..., "answers": [...], "kind": "recall" | "near_miss"}]``.
-        Without them, ``learn`` writes its own before training. Probes are never trained on.
-        """
+        """Remember ``text`` for ``user``; returns the experience id. ``probes`` (never trained on) test
+        whether a night put it into the weights: ``[{"question", "answers": [...], "kind": "recall" |
+        "near_miss"}]``; without them, ``learn`` writes its own."""
         return self.teach_many([text], user, None if probes is None else [probes])[0]
 
     def teach_many(self, texts: list[str], user: str = "default", probes: list[list[dict]] | None = None) -> list[int]:
@@ -258,23 +256,16 @@ class Agent:
 
     def feedback(self, turn_id: int, kind: FeedbackKind, *, text: str | None = None,
                  payload: dict[str, Any] | None = None, user: str | None = None) -> Feedback:
-        """Record feedback on an assistant turn (raw feedback is append-only: never edited).
-
-        ``up``/``down`` take an optional comment ``text``; ``comment`` needs ``text``;
-        ``correction`` needs ``text`` (the right answer), which is also remembered as an
-        experience so later turns recall it; ``preference`` needs ``payload={"chosen": ...,
-        "rejected": ...}`` (two answers to the turn's question; ``better=TEXT`` in ``payload``
-        is short for TEXT chosen over this turn's answer).
-        """
+        """Record feedback on an assistant turn (append-only). ``up``/``down`` take an optional comment
+        ``text``; ``comment`` and ``correction`` (also remembered as an experience) need ``text``;
+        ``preference`` needs ``payload={"chosen", "rejected"}`` (or ``{"better": TEXT}``)."""
         return feedbacks.record(self, turn_id, kind, text, payload, user)
 
     def import_feedback(self, lines: list[str], fmt: str = "trl", *, user: str = "default",
                         source: str | None = None) -> dict[str, Any]:
-        """Import a preference dataset (TRL JSONL or HH-RLHF); bad lines are reported, the rest kept.
-
-        Returns ``{"imported": [{"line", "feedback_id"}], "errors": [{"line", "reason"}]}``. A
-        line's own ``source`` field (a rater) wins over ``source`` (default: ``import``).
-        """
+        """Import a preference dataset (TRL JSONL or HH-RLHF); bad lines are reported, the rest kept:
+        ``{"imported": [{"line", "feedback_id"}], "errors": [{"line", "reason"}]}``. A line's own
+        ``source`` (a rater) wins over ``source`` (default: ``import``)."""
         return feedbacks.import_lines(self, lines, fmt, user, source)
 
     def list_feedback(self, user: str | None = None, kind: str | None = None) -> list[Feedback]:
@@ -377,6 +368,20 @@ class Agent:
         """s_comm, s_neg and s_tran(k) of the comparator on ``sets`` (``ConsistencySet`` or dicts)."""
         return self.on_model_thread(judges.consistency, self, sets, k, on_pair)
 
+    # -- recommending (agent.recommend) ------------------------------------------------------
+
+    def import_catalogue(self, path: str | Path, name: str | None = None, *, replace: bool = False,
+                         progress: Progress | None = None) -> Catalogue:
+        """Import a JSONL catalogue (``id``, ``title``, any metadata): all lines, or none."""
+        return recommending.import_catalogue(self, path, name, replace, progress)
+
+    def recommend(self, messages: list[dict] | None = None, *, thread_id: str | None = None,
+                  catalogue: str | None = None, k: int | None = None, user: str = "default",
+                  recall: bool | None = None, on_status: Callable[[str], None] | None = None):
+        """Up to ``k`` items of ``catalogue`` for a conversation (``messages``, or a logged thread),
+        each with a reason; no stated constraint is ever violated: a ``Recommendation``."""
+        return recommending.recommend(self, messages, thread_id, catalogue, k, user, recall, on_status)
+
     # -- reading the log -----------------------------------------------------------------
 
     def log(self, thread_id: str | None = None, user: str | None = None, limit: int | None = None) -> list[Turn]:
@@ -389,11 +394,6 @@ class Agent:
 
     def paths(self) -> dict[str, str]:
         home = self.settings.home
-        return {
-            "home": str(home),
-            "config": str(home / "reverie.toml"),
-            "database": str(self.store.path),
-            "checkpoints": str(home / "checkpoints.db"),
-            "episodic": str(self.store.index.folder),
-            "models": str(self.settings.models_path),
-        }
+        return {"home": str(home), "config": str(home / "reverie.toml"), "database": str(self.store.path),
+                "checkpoints": str(home / "checkpoints.db"), "episodic": str(self.store.index.folder),
+                "catalogues": str(self.catalogues.folder), "models": str(self.settings.models_path)}

@@ -5,6 +5,7 @@
     POST /v1/memories, GET /v1/memories             teach, list
     GET  /v1/memories/search, DELETE /v1/memories/{id}   search, forget (out of the weights too)
     GET  /v1/log, GET /v1/threads                   what was said
+    POST /v1/recommendations, GET /v1/catalogues    k items of a catalogue for a conversation
     POST /v1/learn, GET /v1/jobs[/{id}]             admin: a night now, the runs
     GET  /v1/retention, POST /v1/models/{id}/promote, POST /v1/models/rollback   admin
     GET  /health (no key), GET /status              liveness; the version, the schedule, the last night
@@ -138,6 +139,15 @@ class TeachIn(BaseModel):
     probes: list[dict[str, Any]] | None = None
 
 
+class RecommendIn(BaseModel):
+    messages: list[dict[str, Any]] | None = Field(None, description="the conversation: user and assistant messages")
+    thread_id: str | None = Field(None, description="or a logged thread of the user's")
+    catalogue: str | None = None
+    k: int | None = Field(None, ge=1, le=100)
+    user: str | None = None
+    recall: bool | None = None
+
+
 def _routes(app: FastAPI) -> None:
     def owned_turn(agent, turn_id: int, user: str, who: Caller) -> None:
         if who.user is not None and agent.store.get_turn(turn_id).user != user:
@@ -187,6 +197,22 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/threads")
     def threads(request: Request, user: str | None = None, who: Caller = Depends(caller)):
         return {"threads": [t.model_dump() for t in request.app.state.agent.threads(user=user_for(who, user))]}
+
+    @app.post("/v1/recommendations")
+    def recommendations(body: RecommendIn, request: Request, who: Caller = Depends(caller)):
+        agent = request.app.state.agent
+        limits = agent.settings.serve
+        if body.messages is not None and len(body.messages) > limits.max_messages:
+            raise InvalidInput(f"more than {limits.max_messages} messages")
+        if any(len(str(m.get("content", ""))) > limits.max_message_chars for m in body.messages or []):
+            raise InvalidInput(f"a message is over {limits.max_message_chars} characters")
+        with guarded(request, who):
+            return agent.recommend(body.messages, thread_id=body.thread_id, catalogue=body.catalogue, k=body.k,
+                                   user=user_for(who, body.user), recall=body.recall).model_dump()
+
+    @app.get("/v1/catalogues")
+    def catalogues(request: Request, who: Caller = Depends(caller)):
+        return {"catalogues": [c.model_dump() for c in request.app.state.agent.catalogues.list()]}
 
     @app.post("/v1/learn")
     def learn(request: Request, who: Caller = Depends(caller)):

@@ -79,6 +79,24 @@ class RefineSettings(BaseModel):
     max_kl: float = Field(20.0, gt=0, description="KL of the policy to the base, per reply, at most")
 
 
+class RecommendSettings(BaseModel):
+    """The recommendation agent (``graphs.recommend``): where candidates come from and how they are ranked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    catalogue: str = Field("", description="the catalogue recommendations draw on; empty: the only one there is")
+    k: int = Field(10, ge=1, le=100, description="items per recommendation, at most")
+    sources: list[Literal["retrieval", "similar", "model", "popular", "satisfying"]] = Field(
+        ["retrieval", "similar", "model", "popular", "satisfying"], description="where candidates come from")
+    per_source: int = Field(50, ge=1, le=1000, description="candidates each source proposes")
+    rank: Literal["auto", "comparator", "score"] = Field(
+        "auto", description="comparator: merge sort on the calibrated comparator; auto: when the card trusts it")
+    rerank: int = Field(5, ge=3, le=10, description="the top candidates the comparator orders")
+    kind: str = Field("film", min_length=1, description="what the items are, in the model's prompt")
+    popularity_field: str = Field("popularity", description="the items' numeric field the popular source sorts by")
+    in_chat: bool = Field(True, description="answer a request for recommendations in chat with the agent's picks")
+
+
 class JudgeSettings(BaseModel):
     """How far the judges must be trusted before they act (``agent.judges``: the model's card)."""
 
@@ -166,6 +184,7 @@ class Settings(BaseSettings):
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     gate: GateThresholds = Field(default_factory=GateThresholds)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    recommend: RecommendSettings = Field(default_factory=RecommendSettings)
     judges: JudgeSettings = Field(default_factory=JudgeSettings)
     generator_model: str | None = Field(
         None, description="model that writes the questions: a folder, an HF id or openai:MODEL; default: the model itself")

@@ -12,7 +12,7 @@ import sys
 
 from typer.exceptions import Abort, TyperException
 
-from agent.cli import chat, config, feedback, judge, learn, logs, memory, models, serve, threads  # noqa: F401  (they register commands)
+from agent.cli import chat, config, feedback, judge, learn, logs, memory, models, recommend, serve, threads  # noqa: F401  (they register commands)
 from agent.cli.app import app, debug, err
 from agent.errors import ReverieError
 

@@ -54,7 +54,7 @@ def test_bad_environment_values_and_flags_name_their_source(monkeypatch):
 def test_every_section_is_settable_by_its_dotted_keys(home, monkeypatch):
     from agent.settings import SECTIONS
 
-    assert {"learn", "selfparam", "refine", "cory", "synthesis", "gate", "serve", "judges"} == set(SECTIONS)
+    assert {"learn", "selfparam", "refine", "cory", "synthesis", "gate", "serve", "judges", "recommend"} == set(SECTIONS)
     monkeypatch.setenv("REVERIE_CORY__SWAP_EVERY", "3")
     settings = load_settings(**{"refine.reward": "exact", "cory.epochs": "4"})
     assert (settings.refine.reward, settings.cory.epochs, settings.cory.swap_every) == ("exact", 4, 3)

@@ -1,0 +1,137 @@
+"""Recommending: catalogues imported into a home, and ``Agent.recommend`` over one of them.
+
+A recommendation reads a conversation (given, or a logged thread), recalls the user's own
+short-term memories as tastes (never another user's: recall filters on the user), and runs the
+pipeline of ``graphs.recommend``. Tastes that a night consolidated are not recalled: they live
+in the user's adapters, which answer the model source's question (routed as a chat turn is),
+so with recall off the weights still steer the picks.
+
+The comparator ranks only where the model's card trusts it (``[recommend] rank = "auto"``), or
+where the settings insist; the answer always says which ranking was used and why.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import InvalidInput, NotFound
+from agent.inputs import history, required
+from graphs.recommend import Recommendation, View
+from learners.training import NullProgress, Progress
+from memory.catalogue import Catalogue, name_from, read_items
+
+if TYPE_CHECKING:
+    from agent.facade import Agent
+
+_VIEWS: OrderedDict[tuple[str, str, str], View] = OrderedDict()  # (home, name, created_at): a few loaded catalogues
+_KEEP_VIEWS = 4
+
+
+def import_catalogue(agent: Agent, path: str | Path, name: str | None, replace: bool,
+                     progress: Progress | None) -> Catalogue:
+    """Import a JSONL catalogue (all or nothing); its index is embedded on the model thread."""
+    path = Path(path).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    name = name or name_from(path)
+    items = read_items(data, path.name)
+    advance = (progress or NullProgress()).phase(f"indexing {len(items)} items of {name}", len(items))
+    return agent.on_model_thread(agent.catalogues.add, name, items, str(path), replace=replace, on_batch=advance)
+
+
+def catalogue_name(agent: Agent, name: str | None) -> str:
+    """The catalogue asked for, else the configured one, else the only one there is."""
+    name = name or agent.settings.recommend.catalogue
+    if name:
+        return agent.catalogues.get(name).name
+    names = [c.name for c in agent.catalogues.list()]
+    if len(names) != 1:
+        raise InvalidInput("no catalogue yet: `reverie catalogue import FILE.jsonl`" if not names else
+                           f"several catalogues ({', '.join(names)}): name one (--catalogue, or [recommend] catalogue)")
+    return names[0]
+
+
+def view(agent: Agent, name: str) -> View:
+    catalogue = agent.catalogues.get(name)
+    key = (str(agent.settings.home), name, catalogue.created_at)
+    if key not in _VIEWS:
+        _VIEWS[key] = View.load(agent.catalogues, name, agent.settings.recommend.popularity_field)
+        while len(_VIEWS) > _KEEP_VIEWS:
+            _VIEWS.popitem(last=False)
+    _VIEWS.move_to_end(key)
+    return _VIEWS[key]
+
+
+def conversation(agent: Agent, messages: list[dict] | None, thread_id: str | None, user: str) -> list[dict[str, str]]:
+    """The messages to recommend for: given, or a thread's logged turns (the user's own only)."""
+    if (messages is None) == (thread_id is None):
+        raise InvalidInput("recommend needs a conversation or a thread id, not both")
+    if thread_id is not None:
+        if agent.store.get_thread(thread_id).user != user:  # another user's: as if it did not exist
+            raise NotFound(f"no thread {thread_id!r} of user {user!r}")
+        messages = [{"role": t.role, "content": t.content} for t in agent.store.list_turns(thread_id=thread_id)]
+    messages = history(messages)
+    if not any(m["role"] == "user" and m["content"].strip() for m in messages):
+        raise InvalidInput("the conversation has no user message to recommend for")
+    return messages
+
+
+def recommend(agent: Agent, messages: list[dict] | None, thread_id: str | None, catalogue: str | None, k: int | None,
+              user: str, recall: bool | None, on_status=None) -> Recommendation:
+    user = required(user, "user")
+    messages = conversation(agent, messages, thread_id, user)
+    s = agent.settings.recommend
+    k = s.k if k is None else k
+    if not 1 <= k <= 100:
+        raise InvalidInput("k must be between 1 and 100")
+    name = catalogue_name(agent, catalogue)
+    return agent.on_model_thread(_run, agent, messages, name, k, user,
+                                 agent.settings.recall if recall is None else recall, on_status)
+
+
+def _run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall: bool, on_status) -> Recommendation:
+    from graphs.recommend import RecContext, build_recommend_graph
+
+    s = agent.settings.recommend
+    method, reason = ranking(agent)
+    needs_model = "model" in s.sources or method == "comparator"
+    tastes = _tastes(agent, messages, user) if recall else []
+    backend = agent.backend if needs_model else None
+    ctx = RecContext(view=view(agent, name), index=agent.catalogues.index(name), backend=backend,
+                     adapter=_adapters(agent, messages, user) if backend is not None else None, k=k, per_source=s.per_source, sources=s.sources,
+                     kind=s.kind, rank=method, rank_reason=reason, rerank=s.rerank, on_status=on_status)
+    state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
+    return state["result"]
+
+
+def ranking(agent: Agent) -> tuple[str, str]:
+    """How picks are ordered, and why: the comparator when set so or trusted by the card."""
+    setting = agent.settings.recommend.rank
+    if setting != "auto":
+        return setting, f"[recommend] rank = {setting}"
+    choice = agent.judge_modes().choice_check
+    if choice.trusted:
+        return "comparator", f"the card trusts the comparator: {choice.reason}"
+    return "score", f"fused retrieval scores; the comparator is not used: {choice.reason}"
+
+
+def _adapters(agent: Agent, messages: list[dict], user: str) -> str | tuple[str, ...] | None:
+    """The user's adapters a turn with these words would be answered with: knowledge and policy."""
+    from graphs.routing import policy_of, route
+
+    said = " ".join(m["content"] for m in messages if m["role"] == "user")
+    chosen = route(agent.store, agent.library, said, user, agent.settings.route_min_score).adapter
+    names = tuple(n for n in (chosen, policy_of(agent.library, user)) if n)
+    return names or None
+
+
+def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:
+    """The user's short-term memories closest to what they said: what they told us they like."""
+    said = " ".join(m["content"] for m in messages if m["role"] == "user")
+    hits = agent.store.search(said, user=user, k=agent.settings.recall_k, kinds=("experience",),
+                              statuses=("short_term",), min_score=agent.settings.recall_min_score)
+    return [h.text for h in hits]

@@ -1,0 +1,327 @@
+"""The recommendation pipeline: k items of a catalogue for a conversation, each with a reason.
+
+    START -> wants -> candidates -> filter -> rank -> explain -> END
+
+  wants       the hard constraints and the titles mentioned or liked (``graphs.wants``), and the
+              user's recalled tastes read the same way as soft preferences
+  candidates  from each source, best first: ``retrieval`` (the conversation and recalled tastes
+              against the catalogue's index), ``similar`` (neighbours of the items the user
+              liked), ``model`` (the titles the model names when asked for recommendations,
+              matched to the catalogue: He et al.'s zero-shot protocol), ``popular`` (by the
+              items' popularity field, when they carry one), and ``satisfying`` (the items that
+              meet every constraint, when there are constraints)
+  filter      every candidate that breaks a hard constraint or was mentioned already is dropped:
+              a constraint is never violated, and fewer than k come back when fewer qualify
+  rank        reciprocal-rank fusion of the sources (k = 60), plus a nudge for each wanted tag
+              and each recalled taste an item matches; then, when the comparator may be trusted
+              (the model's card, or set by hand), the top ``rerank`` by merge sort on the
+              calibrated comparator, both orders of every pair, its consistency figures kept
+  explain     a reason for each pick from its evidence: the constraints it meets, the liked item
+              it resembles, the sources that proposed it
+
+Each node records its seconds, so every stage is measured on its own. Nodes return only the
+keys they changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from pydantic import BaseModel
+
+from agent.llm.protocol import Backend, GenerationOptions
+from graphs.wants import Vocabulary, Wants, rating, read, runtime, values, violations, year
+from memory.catalogue import CatalogueIndex, Catalogues
+from memory.records import CatalogueItem
+
+RRF_K = 60
+NUDGE = 0.004  # per matched wanted tag or taste: about moving up a few places in one source
+SOURCES = ("retrieval", "similar", "model", "popular", "satisfying")
+MODEL_PROMPT = ("Pretend you are a {kind} recommender system. I will give you a conversation between a user and "
+                "you (a recommender system). Based on the conversation, you reply me with {n} recommendations "
+                "without extra sentences.\n\nHere is the conversation:\n{conversation}")
+
+
+class Pick(BaseModel):
+    id: str
+    title: str
+    reason: str
+    score: float
+    sources: list[str]
+    fields: dict[str, Any] = {}
+
+
+class Recommendation(BaseModel):
+    """What ``Agent.recommend`` returns (and ``--json`` prints)."""
+
+    catalogue: str
+    items: list[Pick]
+    constraints: dict[str, Any]  # the hard constraints read from the conversation
+    mentioned: list[dict[str, str]]  # items already mentioned: {"id", "title"}, never recommended
+    liked: list[str]  # ids of mentioned items the user spoke well of
+    tastes: list[str] = []  # recalled experiences that steered the candidates
+    adapter: str | list[str] | None = None  # the user's adapters the model source answered with
+    qualifying: int  # candidates left after the hard constraints
+    note: str | None = None  # e.g. fewer than k qualify
+    ranking: dict[str, Any]  # {"method": "comparator" | "score", "reason", and the comparator's figures}
+    seconds: dict[str, float]  # per stage
+
+
+@dataclass
+class View:
+    """One catalogue loaded for recommending: its items in index order, vocabulary and popularity."""
+
+    name: str
+    created_at: str
+    items: list[CatalogueItem]
+    vocab: Vocabulary
+    position: dict[str, int]
+    popular: list[int]  # positions, most popular first (empty when items carry no such field)
+
+    @classmethod
+    def load(cls, catalogues: Catalogues, name: str, popularity_field: str = "popularity") -> View:
+        catalogue = catalogues.get(name)
+        items = catalogues.items(name)
+        scored = [(p, float(v)) for p, item in enumerate(items)
+                  if isinstance(v := item.fields.get(popularity_field), (int, float)) and not isinstance(v, bool)]
+        return cls(name=name, created_at=catalogue.created_at, items=items, vocab=Vocabulary.of(items),
+                   position={item.id: p for p, item in enumerate(items)},
+                   popular=[p for p, _ in sorted(scored, key=lambda x: -x[1])])
+
+
+@dataclass
+class RecContext:
+    view: View
+    index: CatalogueIndex
+    backend: Backend | None = None  # needed for the model source and comparator ranking
+    adapter: str | tuple[str, ...] | None = None  # the user's adapters the model source answers with
+    k: int = 10
+    per_source: int = 50
+    sources: Sequence[str] = SOURCES
+    kind: str = "film"
+    rank: str = "score"  # or "comparator"
+    rank_reason: str = ""
+    rerank: int = 5
+    on_status: Callable[[str], None] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class RecState(TypedDict, total=False):
+    messages: list[dict]
+    tastes: list[str]
+    wants: Wants
+    soft: Wants  # what the recalled tastes ask for: it nudges, never filters
+    found: dict[str, list[int]]  # source -> positions, best first
+    qualifying: list[int]
+    order: list[int]
+    scores: dict[int, float]
+    ranking: dict
+    result: Recommendation
+
+
+def _timed(name: str):
+    def wrap(node):
+        def run(state: RecState, runtime: Runtime[RecContext]):
+            start = time.perf_counter()
+            out = node(state, runtime.context)
+            runtime.context.seconds[name] = round(time.perf_counter() - start, 4)
+            return out
+
+        return run
+
+    return wrap
+
+
+@_timed("wants")
+def wants(state: RecState, ctx: RecContext) -> dict:
+    vocab = ctx.view.vocab
+    soft = read([{"role": "user", "content": t} for t in state.get("tastes", [])], vocab)
+    return {"wants": read(state["messages"], vocab), "soft": soft}
+
+
+@_timed("candidates")
+def candidates(state: RecState, ctx: RecContext) -> dict:
+    view, want, n = ctx.view, state["wants"], ctx.per_source
+    found: dict[str, list[int]] = {}
+    said = [m["content"] for m in state["messages"] if m.get("role") == "user"][-3:]
+    if "retrieval" in ctx.sources:
+        query = " ".join(said + state.get("tastes", [])) or " ".join(m["content"] for m in state["messages"])
+        found["retrieval"] = [p for p, _ in ctx.index.nearest(ctx.index.embed([query]), n)[0]]
+    liked = [view.position[i] for i in want.liked + state["soft"].liked if i in view.position]
+    if "similar" in ctx.sources and liked:
+        vectors = ctx.index.vectors(liked)
+        near = ctx.index.nearest([vectors[p] for p in liked if p in vectors], n + 1)
+        found["similar"] = _interleave([[p for p, _ in row if p not in liked] for row in near])[:n]
+    if "model" in ctx.sources and ctx.backend is not None:
+        found["model"] = model_names(ctx.backend, state["messages"], view, ctx.kind, min(n, 20), ctx.adapter)
+    if "popular" in ctx.sources and view.popular:
+        found["popular"] = view.popular[: n * 4]  # deeper: most of the popular ones were seen or are filtered
+    if "satisfying" in ctx.sources and want.constraints():
+        order = view.popular or range(len(view.items))
+        found["satisfying"] = [p for p in order if not violations(view.items[p], want)][: n * 4]
+    return {"found": found}
+
+
+@_timed("filter")
+def filter_(state: RecState, ctx: RecContext) -> dict:
+    seen: set[int] = set()
+    qualifying = []
+    for source in SOURCES:
+        for p in state["found"].get(source, []):
+            if p not in seen:
+                seen.add(p)
+                if not violations(ctx.view.items[p], state["wants"]):
+                    qualifying.append(p)
+    return {"qualifying": qualifying}
+
+
+@_timed("rank")
+def rank(state: RecState, ctx: RecContext) -> dict:
+    scores = fuse(state["found"], state["qualifying"], ctx.view, state["wants"], state["soft"])
+    order = sorted(state["qualifying"], key=lambda p: -scores[p])[: ctx.k]
+    ranking: dict[str, Any] = {"method": "score", "reason": ctx.rank_reason}
+    if ctx.rank == "comparator" and ctx.backend is not None and len(order) >= 3:
+        from graphs.verify.consistency import rank as by_comparator
+
+        top = order[: ctx.rerank]
+        if ctx.on_status is not None:
+            ctx.on_status(f"ranking the top {len(top)} with the comparator")
+        ranked = by_comparator(ctx.backend, instruction(state["messages"], ctx.kind), [describe(ctx.view.items[p])
+                               for p in top])
+        order = [top[i] for i in ranked.order] + order[len(top):]
+        ranking = {"method": "comparator", "reason": ctx.rank_reason, "reranked": len(top),
+                   "comparisons": ranked.comparisons, "confidence": ranked.confidence, "raw": ranked.raw,
+                   "calibrated": ranked.calibrated}
+    return {"order": order, "scores": scores, "ranking": ranking}
+
+
+@_timed("explain")
+def explain(state: RecState, ctx: RecContext) -> dict:
+    view, want = ctx.view, state["wants"]
+    in_source = {s: set(ps) for s, ps in state["found"].items()}
+    picks = [Pick(id=view.items[p].id, title=view.items[p].title, reason=reason(view.items[p], want, state["soft"],
+                  [s for s in SOURCES if p in in_source.get(s, ())], view),
+                  score=round(state["scores"][p], 5), sources=[s for s in SOURCES if p in in_source.get(s, ())],
+                  fields=view.items[p].fields) for p in state["order"]]
+    note = None
+    if len(picks) < ctx.k:
+        n = len(state["qualifying"]) if want.constraints() else len(picks)
+        note = (f"only {n} item{'s' if n != 1 else ''} of the catalogue meet{'' if n != 1 else 's'} everything asked"
+                if want.constraints() else f"only {n} candidate{'s' if n != 1 else ''} found")
+    result = Recommendation(
+        catalogue=view.name, items=picks, constraints=want.constraints(),
+        mentioned=[{"id": i, "title": view.items[view.position[i]].title} for i in want.seen],
+        liked=want.liked, tastes=state.get("tastes", []),
+        adapter=list(ctx.adapter) if isinstance(ctx.adapter, tuple) else ctx.adapter, qualifying=len(state["qualifying"]), note=note,
+        ranking=state["ranking"], seconds=dict(ctx.seconds))
+    return {"result": result}
+
+
+def build_recommend_graph():
+    graph = StateGraph(RecState, context_schema=RecContext)
+    for name, node in (("wants", wants), ("candidates", candidates), ("filter", filter_), ("rank", rank),
+                       ("explain", explain)):
+        graph.add_node(name, node)
+    graph.add_edge(START, "wants")
+    graph.add_edge("wants", "candidates")
+    graph.add_edge("candidates", "filter")
+    graph.add_edge("filter", "rank")
+    graph.add_edge("rank", "explain")
+    graph.add_edge("explain", END)
+    return graph.compile()
+
+
+# -- the parts -----------------------------------------------------------------------------
+
+
+def fuse(found: dict[str, list[int]], qualifying: Sequence[int], view: View, want: Wants, soft: Wants) -> dict[int, float]:
+    """Reciprocal-rank fusion over the sources, nudged by the wanted tags and tastes an item matches."""
+    scores = dict.fromkeys(qualifying, 0.0)
+    for ranked in found.values():
+        for rank_, p in enumerate(ranked):
+            if p in scores:
+                scores[p] += 1.0 / (RRF_K + rank_ + 1)
+    for p in scores:
+        item = view.items[p]
+        traits = set(values(item, "genres")) | set(values(item, "tags"))
+        wished = set(want.tags_any) | set(soft.genres_all) | set(soft.tags_any)
+        unwished = set(soft.genres_none) | set(soft.tags_none)
+        scores[p] += NUDGE * (len(traits & wished) - len(traits & unwished))
+    return scores
+
+
+def model_names(backend: Backend, messages: Sequence[dict], view: View, kind: str, n: int,
+                adapter: str | tuple[str, ...] | None = None) -> list[int]:
+    """Positions of the titles the model names for the conversation, in its order (with ``adapter``
+    merged: the user's consolidated tastes)."""
+    conversation = "\n".join(f"{'User' if m.get('role') == 'user' else 'Recommender'}: {m['content']}"
+                             for m in messages)
+    reply = backend.generate([{"role": "user", "content": MODEL_PROMPT.format(kind=kind, n=n, conversation=conversation)}],
+                             GenerationOptions(max_new_tokens=16 * n, temperature=0.0, repetition_penalty=1.1,
+                                               adapter=adapter))
+    named: list[int] = []
+    for line in reply.text.splitlines():
+        for item_id in view.vocab.titles.match_line(line):
+            p = view.position[item_id]
+            if p not in named:
+                named.append(p)
+    return named
+
+
+def instruction(messages: Sequence[dict], kind: str) -> str:
+    said = " ".join(m["content"] for m in messages if m.get("role") == "user")[-600:]
+    return f"Which {kind} should be recommended to a user who said: \"{said}\"?"
+
+
+def describe(item: CatalogueItem) -> str:
+    """An item as the comparator reads it: the title, its year and genres, its description."""
+    facts = [str(y) for y in [year(item)] if y] + values(item, "genres")
+    text = item.title + (f" ({', '.join(facts)})" if facts else "")
+    description = item.fields.get("description")
+    return text + (f": {description}" if isinstance(description, str) and description else "")
+
+
+def reason(item: CatalogueItem, want: Wants, soft: Wants, sources: list[str], view: View) -> str:
+    """One line from the evidence: what it matches, what it resembles, who proposed it."""
+    parts = []
+    genres, tags = values(item, "genres"), values(item, "tags")
+    matched = [g for g in want.genres_all if g in genres] + [t for t in want.tags_any if t in tags + genres]
+    if matched:
+        parts.append(" and ".join(matched))
+    y, minutes, r = year(item), runtime(item), rating(item)
+    if want.year_min is not None or want.year_max is not None:
+        parts.append(f"from {y}")
+    if want.runtime_lt is not None or want.runtime_gt is not None:
+        parts.append(f"{minutes} min")
+    if want.rating_in or want.rating_not:
+        parts.append(f"rated {r}")
+    if want.language_in or want.language_not:
+        parts.append(f"in {', '.join(values(item, 'language'))}")
+    tastes = [x for x in soft.genres_all + soft.tags_any if x in genres + tags]
+    if tastes:
+        parts.append(f"you like {' and '.join(tastes)}")
+    if "similar" in sources and want.liked:
+        parts.append("like " + view.items[view.position[want.liked[0]]].title)
+    if "model" in sources:
+        parts.append("the model suggests it")
+    if not parts and "popular" in sources:
+        parts.append("popular")
+    if not parts:
+        parts.append("close to what you described")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _interleave(rows: list[list[int]]) -> list[int]:
+    """Round-robin over several ranked lists, each position once."""
+    out: list[int] = []
+    for rank_ in range(max((len(r) for r in rows), default=0)):
+        for row in rows:
+            if rank_ < len(row) and row[rank_] not in out:
+                out.append(row[rank_])
+    return out
