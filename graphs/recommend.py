@@ -19,8 +19,8 @@
   explain     a reason for each pick from its evidence: the constraints it meets, the liked item
               it resembles, the sources that proposed it
 
-Each node records its seconds, so every stage is measured on its own. Nodes return only the
-keys they changed.
+Each stage but the last (which only formats) records its seconds, so every stage is measured
+on its own. Nodes return only the keys they changed.
 """
 
 from __future__ import annotations
@@ -200,8 +200,8 @@ def rank(state: RecState, ctx: RecContext) -> dict:
     return {"order": order, "scores": scores, "ranking": ranking}
 
 
-@_timed("explain")
-def explain(state: RecState, ctx: RecContext) -> dict:
+def explain(state: RecState, runtime: Runtime[RecContext]) -> dict:
+    ctx = runtime.context
     view, want = ctx.view, state["wants"]
     in_source = {s: set(ps) for s, ps in state["found"].items()}
     picks = [Pick(id=view.items[p].id, title=view.items[p].title, reason=reason(view.items[p], want, state["soft"],

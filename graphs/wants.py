@@ -165,7 +165,7 @@ def _read_clause(clause: str, vocab: Vocabulary, wants: Wants) -> None:
     cut = negated.start() if negated else len(clause)  # a cue counts for what follows it
 
     def neg(position: int) -> bool:
-        return position >= cut
+        return position > cut  # "no more than 90 minutes" is a limit, not a negated one
 
     _read_limits(clause, vocab, wants, neg)
     if LIKED.search(clause) and not negated:
