@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import InvalidInput, NotFound
 from agent.inputs import history, required
-from graphs.recommend import Recommendation, View
 from learners.training import NullProgress, Progress
 from memory.catalogue import Catalogue, name_from, read_items
 
 if TYPE_CHECKING:
     from agent.facade import Agent
+    from graphs.recommend import Recommendation, View
 
 _VIEWS: OrderedDict[tuple[str, str, str], View] = OrderedDict()  # (home, name, created_at): a few loaded catalogues
 _KEEP_VIEWS = 4
@@ -56,6 +56,8 @@ def catalogue_name(agent: Agent, name: str | None) -> str:
 
 
 def view(agent: Agent, name: str) -> View:
+    from graphs.recommend import View
+
     catalogue = agent.catalogues.get(name)
     key = (str(agent.settings.home), name, catalogue.created_at)
     if key not in _VIEWS:

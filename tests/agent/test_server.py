@@ -93,6 +93,37 @@ def test_keys_are_required_and_each_reaches_only_its_user(serve):
     assert ana.get("/health").status_code == 200 and served.http().get("/health").status_code == 200
 
 
+def test_recommendations_with_the_server_s_keys_each_user_s_tastes_their_own(serve, tmp_path):
+    served = serve(KEYS)
+    (tmp_path / "films.jsonl").write_text('{"id": "a", "title": "Harbour Lights", "genres": ["drama"]}\n'
+                                          '{"id": "b", "title": "Rocket Garden", "genres": ["sci-fi"], "tags": ["space"]}\n'
+                                          '{"id": "c", "title": "Moon Dogs", "genres": ["sci-fi"], "tags": ["dogs"]}\n')
+    served.agent.import_catalogue(tmp_path / "films.jsonl")
+    served.agent.teach("I love films about dogs.", user="ana")
+    ana, bob = served.http("ana-key"), served.http("bob-key")
+    ask = {"messages": [{"role": "user", "content": "Some science fiction, please."}], "k": 2}
+    mine = ana.post("/v1/recommendations", json=ask)
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert [p["id"] for p in body["items"]] == ["c", "b"] and body["tastes"] == ["I love films about dogs."]
+    theirs = bob.post("/v1/recommendations", json=ask).json()
+    assert theirs["tastes"] == [] and {p["id"] for p in theirs["items"]} == {"b", "c"}
+    assert ana.get("/v1/catalogues").json()["catalogues"][0]["name"] == "films"
+
+    assert served.http().post("/v1/recommendations", json=ask).status_code == 401
+    refused = bob.post("/v1/recommendations", json={**ask, "user": "ana"})
+    assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
+    missing = ana.post("/v1/recommendations", json={**ask, "catalogue": "books"})
+    assert missing.status_code == 404 and "no catalogue 'books'" in missing.json()["error"]["message"]
+    served.client("ana-key").chat.completions.create(model="reverie", messages=[{"role": "user", "content": "Hi"}],
+                                                     extra_body={"thread_id": "ana-1"})
+    assert bob.post("/v1/recommendations", json={"thread_id": "ana-1"}).status_code == 404
+    assert ana.post("/v1/recommendations", json={"thread_id": "ana-1"}).status_code == 200
+    for bad in ({}, {"messages": [{"role": "tool", "content": "x"}]}, {**ask, "k": 0}, {"messages": "hi"}):
+        answer = ana.post("/v1/recommendations", json=bad)
+        assert answer.status_code == 400 and set(answer.json()["error"]) == {"message", "type", "param", "code"}
+
+
 def test_limits_answer_413_and_400_in_openai_s_shape(serve):
     served = serve(**{"serve.max_body_bytes": 4096, "serve.max_messages": 3, "serve.max_message_chars": 100})
     http = served.http()
