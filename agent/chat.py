@@ -47,6 +47,7 @@ class Reply(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop", or "length" when max_new_tokens cut the answer
+    recommendation: dict[str, Any] | None = None  # the recommendation agent's answer, when the message asked for picks
 
 
 class ReplyStream:
@@ -147,6 +148,7 @@ def run(agent: Agent, turn: PendingTurn) -> Reply:
         prompt_tokens=reply["prompt_tokens"],
         completion_tokens=reply["completion_tokens"],
         finish_reason=reply["finish_reason"],
+        recommendation=reply.get("recommendation"),
     )
 
 
@@ -259,7 +261,23 @@ def chat_context(agent: Agent):
         route_min_score=s.route_min_score,
         retention=agent.retention,  # one per agent: it caches what each version holds
         verifiers=_verifiers(agent.judge_modes(), s),
+        recommender=recommender(agent),
     )
+
+
+def recommender(agent: Agent):
+    """What answers a request for picks in chat: the recommendation agent over the home's catalogue,
+    when there is one to choose (``[recommend] catalogue``, or the only one) and ``in_chat`` allows."""
+    from agent import recommend
+
+    s = agent.settings.recommend
+    if not s.in_chat or not agent.catalogues.list():
+        return None
+    try:
+        name = recommend.catalogue_name(agent, None)
+    except ReverieError:  # several catalogues and none configured: chat answers as a model
+        return None
+    return lambda messages, user, recall: recommend.run(agent, list(messages), name, s.in_chat, user, recall)
 
 
 def generation_options(s):

@@ -12,7 +12,8 @@ How an OpenAI request becomes a reverie turn:
   - ``model`` is ``reverie`` (the active version) or the active version's id; other versions are
     listed by ``/v1/models`` (vLLM's convention: adapters by name) but answer only once promoted;
   - the reply's ``id`` is ``chatcmpl-<turn id>``; the extra field ``reverie`` holds the turn and
-    thread ids, the version and adapter that answered, the verdicts and the recalled memories.
+    thread ids, the version and adapter that answered, the verdicts, the recalled memories, and
+    the recommendation agent's answer when the message asked for picks.
     The ``openai`` client keeps unknown fields (``completion.model_extra["reverie"]``).
 """
 
@@ -104,7 +105,8 @@ def _turn(body: ChatRequest, request: Request, who: Caller, thread_header: str |
 def _extra(reply) -> dict[str, Any]:
     return {"turn_id": reply.turn_id, "user_turn_id": reply.user_turn_id, "thread_id": reply.thread_id,
             "user": reply.user, "model_version": reply.model_version, "adapter": reply.adapter,
-            "verdicts": reply.verdicts, "memories": reply.memories, "latency_s": reply.latency_s}
+            "verdicts": reply.verdicts, "memories": reply.memories, "latency_s": reply.latency_s,
+            "recommendation": reply.recommendation}
 
 
 def _usage(reply) -> dict[str, int]:

@@ -91,11 +91,12 @@ def recommend(agent: Agent, messages: list[dict] | None, thread_id: str | None, 
     if not 1 <= k <= 100:
         raise InvalidInput("k must be between 1 and 100")
     name = catalogue_name(agent, catalogue)
-    return agent.on_model_thread(_run, agent, messages, name, k, user,
+    return agent.on_model_thread(run, agent, messages, name, k, user,
                                  agent.settings.recall if recall is None else recall, on_status)
 
 
-def _run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall: bool, on_status) -> Recommendation:
+def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall: bool, on_status=None) -> Recommendation:
+    """Recommend on the model thread, for a conversation already checked."""
     from graphs.recommend import RecContext, build_recommend_graph
 
     s = agent.settings.recommend
@@ -104,8 +105,9 @@ def _run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recal
     tastes = _tastes(agent, messages, user) if recall else []
     backend = agent.backend if needs_model else None
     ctx = RecContext(view=view(agent, name), index=agent.catalogues.index(name), backend=backend,
-                     adapter=_adapters(agent, messages, user) if backend is not None else None, k=k, per_source=s.per_source, sources=s.sources,
-                     kind=s.kind, rank=method, rank_reason=reason, rerank=s.rerank, on_status=on_status)
+                     adapter=_adapters(agent, messages, user) if backend is not None else None, k=k,
+                     per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
+                     rank_reason=reason, rerank=s.rerank, on_status=on_status)
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
     return state["result"]
 

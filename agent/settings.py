@@ -89,12 +89,16 @@ class RecommendSettings(BaseModel):
     sources: list[Literal["retrieval", "similar", "model", "popular", "satisfying"]] = Field(
         ["retrieval", "similar", "model", "popular", "satisfying"], description="where candidates come from")
     per_source: int = Field(50, ge=1, le=1000, description="candidates each source proposes")
+    weights: dict[Literal["retrieval", "similar", "model", "popular", "satisfying"], float] = Field(
+        {"retrieval": 0.5, "similar": 0.5, "model": 1.0, "popular": 1.0, "satisfying": 1.0},
+        description="each source's weight in the fusion (chosen on one ReDial fold, README)")
     rank: Literal["auto", "comparator", "score"] = Field(
         "auto", description="comparator: merge sort on the calibrated comparator; auto: when the card trusts it")
     rerank: int = Field(5, ge=3, le=10, description="the top candidates the comparator orders")
     kind: str = Field("film", min_length=1, description="what the items are, in the model's prompt")
     popularity_field: str = Field("popularity", description="the items' numeric field the popular source sorts by")
-    in_chat: bool = Field(True, description="answer a request for recommendations in chat with the agent's picks")
+    in_chat: int = Field(5, ge=0, le=20, description="picks a chat reply gives when asked for recommendations "
+                         "(with a catalogue); 0: chat never recommends")
 
 
 class JudgeSettings(BaseModel):

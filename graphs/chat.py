@@ -34,6 +34,7 @@ from langgraph.runtime import Runtime
 from agent.errors import StoreError
 from agent.llm.protocol import Backend, GenerationOptions, Message
 from graphs.prompt import turn_prompt
+from graphs.recommend import as_text, asks_for_picks
 from graphs.routing import LIVE, choose, policy_of
 from memory.records import Adapter, NewTurn
 from memory.retention import Retention
@@ -95,6 +96,9 @@ class ChatContext:
     on_status: Callable[[str], None] | None = None  # hears what a verifier is doing (it may take a while)
     retention: Retention | None = None  # what the served weights hold; default: read from ``store``
     verifiers: Sequence[Verifier] = field(default_factory=tuple)  # graphs.verify.nodes: CodeCheck, ChoiceCheck
+    # (messages, user, recall) -> graphs.recommend.Recommendation: set when a catalogue is there to
+    # recommend from; a message that asks for recommendations is answered with its picks
+    recommender: Callable[[list[Message], str, bool], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.retention is None:
@@ -131,8 +135,10 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
 
 def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, backend = runtime.context, runtime.context.backend
-    prompt, dropped = turn_prompt(state, ctx)
     adapter, policy = state.get("adapter"), policy_of(ctx.library, state["user"])
+    if ctx.recommender is not None and asks_for_picks(state["messages"][-1]["content"]):
+        return {"reply": _picks(state, ctx, adapter, policy)}
+    prompt, dropped = turn_prompt(state, ctx)
     merged = tuple(name for name in (adapter, policy) if name) or None
     generation = backend.generate(prompt, replace(ctx.options, adapter=merged), on_text=ctx.on_text)
     reply = {
@@ -146,6 +152,17 @@ def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         "dropped_messages": dropped,
     }
     return {"reply": reply}
+
+
+def _picks(state: ChatState, ctx: ChatContext, adapter: str | None, policy: str | None) -> dict:
+    """The reply to a request for recommendations: the recommendation agent's picks, as text."""
+    result = ctx.recommender(state["messages"], state["user"], state.get("recall", True))
+    text = as_text(result)
+    if ctx.on_text is not None:
+        ctx.on_text(text)
+    return {"text": text, "model_version": ctx.backend.version, "adapter": adapter, "policy": policy,
+            "prompt_tokens": 0, "completion_tokens": len(ctx.backend.encode(text)), "finish_reason": "stop",
+            "dropped_messages": 0, "recommendation": result.model_dump()}
 
 
 def verify(state: ChatState, runtime: Runtime[ChatContext]) -> dict:

@@ -12,7 +12,7 @@
               meet every constraint, when there are constraints)
   filter      every candidate that breaks a hard constraint or was mentioned already is dropped:
               a constraint is never violated, and fewer than k come back when fewer qualify
-  rank        reciprocal-rank fusion of the sources (k = 60), plus a nudge for each wanted tag
+  rank        reciprocal-rank fusion of the sources (k = 60, each source weighted), plus a nudge for each wanted tag
               and each recalled taste an item matches; then, when the comparator may be trusted
               (the model's card, or set by hand), the top ``rerank`` by merge sort on the
               calibrated comparator, both orders of every pair, its consistency figures kept
@@ -25,6 +25,7 @@ on its own. Nodes return only the keys they changed.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +41,22 @@ from memory.catalogue import CatalogueIndex, Catalogues
 from memory.records import CatalogueItem
 
 RRF_K = 60
+QUERY_CHARS = 600  # about the 256 tokens MiniLM reads
 NUDGE = 0.004  # per matched wanted tag or taste: about moving up a few places in one source
 SOURCES = ("retrieval", "similar", "model", "popular", "satisfying")
 MODEL_PROMPT = ("Pretend you are a {kind} recommender system. I will give you a conversation between a user and "
                 "you (a recommender system). Based on the conversation, you reply me with {n} recommendations "
                 "without extra sentences.\n\nHere is the conversation:\n{conversation}")
+
+
+ASKS = re.compile(r"\b(recommend|recommendations?|suggest|suggestions?|what (?:should|could|can) (?:i|we) (?:watch|read|"
+                  r"see|play|listen to)|something (?:good )?to (?:watch|read|see)|any (?:good )?(?:films?|movies?|"
+                  r"books?|shows?) (?:to|for|you)|give me (?:some )?(?:ideas|picks))\b", re.I)
+
+
+def asks_for_picks(text: str) -> bool:
+    """Whether a chat message asks for recommendations (the chat then answers with the agent's picks)."""
+    return bool(ASKS.search(text))
 
 
 class Pick(BaseModel):
@@ -70,6 +82,18 @@ class Recommendation(BaseModel):
     note: str | None = None  # e.g. fewer than k qualify
     ranking: dict[str, Any]  # {"method": "comparator" | "score", "reason", and the comparator's figures}
     seconds: dict[str, float]  # per stage
+
+
+def as_text(result: Recommendation) -> str:
+    """A recommendation as a chat reply: the picks with their reasons, and what limited them."""
+    if not result.items:
+        return (f"Nothing in the {result.catalogue} catalogue meets everything you asked"
+                f"{' (' + result.note + ')' if result.note else ''}. Could you relax one of your conditions?")
+    lines = [f"From the {result.catalogue} catalogue:"]
+    lines += [f"{n}. {pick.title}: {pick.reason}" for n, pick in enumerate(result.items, 1)]
+    if result.note:
+        lines.append(f"({result.note[0].upper() + result.note[1:]}.)")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -103,10 +127,14 @@ class RecContext:
     k: int = 10
     per_source: int = 50
     sources: Sequence[str] = SOURCES
+    weights: dict[str, float] = field(default_factory=dict)  # per source in the fusion; 1 when not named
     kind: str = "film"
     rank: str = "score"  # or "comparator"
     rank_reason: str = ""
     rerank: int = 5
+    # False: items mentioned in the conversation may come back (ReDial's protocol excludes only its
+    # own list of seen items, and its gold answers often re-name one the user mentioned)
+    exclude_mentioned: bool = True
     on_status: Callable[[str], None] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -148,9 +176,11 @@ def wants(state: RecState, ctx: RecContext) -> dict:
 def candidates(state: RecState, ctx: RecContext) -> dict:
     view, want, n = ctx.view, state["wants"], ctx.per_source
     found: dict[str, list[int]] = {}
-    said = [m["content"] for m in state["messages"] if m.get("role") == "user"][-3:]
     if "retrieval" in ctx.sources:
-        query = " ".join(said + state.get("tastes", [])) or " ".join(m["content"] for m in state["messages"])
+        # Everything the user said, the latest last (the titles they mentioned early on are signal too),
+        # cut to what the embedding model reads, then their recalled tastes.
+        said = " ".join(m["content"] for m in state["messages"] if m.get("role") == "user")[-QUERY_CHARS:]
+        query = " ".join([said, *state.get("tastes", [])])
         found["retrieval"] = [p for p, _ in ctx.index.nearest(ctx.index.embed([query]), n)[0]]
     liked = [view.position[i] for i in want.liked + state["soft"].liked if i in view.position]
     if "similar" in ctx.sources and liked:
@@ -169,20 +199,21 @@ def candidates(state: RecState, ctx: RecContext) -> dict:
 
 @_timed("filter")
 def filter_(state: RecState, ctx: RecContext) -> dict:
+    want = state["wants"] if ctx.exclude_mentioned else state["wants"].model_copy(update={"seen": []})
     seen: set[int] = set()
     qualifying = []
     for source in SOURCES:
         for p in state["found"].get(source, []):
             if p not in seen:
                 seen.add(p)
-                if not violations(ctx.view.items[p], state["wants"]):
+                if not violations(ctx.view.items[p], want):
                     qualifying.append(p)
     return {"qualifying": qualifying}
 
 
 @_timed("rank")
 def rank(state: RecState, ctx: RecContext) -> dict:
-    scores = fuse(state["found"], state["qualifying"], ctx.view, state["wants"], state["soft"])
+    scores = fuse(state["found"], state["qualifying"], ctx.view, state["wants"], state["soft"], ctx.weights)
     order = sorted(state["qualifying"], key=lambda p: -scores[p])[: ctx.k]
     ranking: dict[str, Any] = {"method": "score", "reason": ctx.rank_reason}
     if ctx.rank == "comparator" and ctx.backend is not None and len(order) >= 3:
@@ -239,13 +270,15 @@ def build_recommend_graph():
 # -- the parts -----------------------------------------------------------------------------
 
 
-def fuse(found: dict[str, list[int]], qualifying: Sequence[int], view: View, want: Wants, soft: Wants) -> dict[int, float]:
-    """Reciprocal-rank fusion over the sources, nudged by the wanted tags and tastes an item matches."""
+def fuse(found: dict[str, list[int]], qualifying: Sequence[int], view: View, want: Wants, soft: Wants,
+         weights: dict[str, float] | None = None) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion over the sources, nudged by the wanted tags and tastes an item matches."""
     scores = dict.fromkeys(qualifying, 0.0)
-    for ranked in found.values():
+    for source, ranked in found.items():
+        weight = (weights or {}).get(source, 1.0)
         for rank_, p in enumerate(ranked):
             if p in scores:
-                scores[p] += 1.0 / (RRF_K + rank_ + 1)
+                scores[p] += weight / (RRF_K + rank_ + 1)
     for p in scores:
         item = view.items[p]
         traits = set(values(item, "genres")) | set(values(item, "tags"))

@@ -30,7 +30,8 @@ from memory.store import Store
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TEXT_FIELDS = ("genres", "genre", "tags", "keywords", "description", "summary", "overview", "plot")
 MAX_ERRORS = 10  # bad lines named in the error; the count says how many more
-BATCH = 2048  # items embedded and indexed at a time
+BATCH = 2048  # items indexed at a time
+EMBED_BATCH = 256  # items embedded in one forward pass: long descriptions x 2048 would take gigabytes
 
 
 class CatalogueIndex(SharedCollection):
@@ -131,7 +132,9 @@ class Catalogues:
         try:
             for start in range(0, len(items), BATCH):
                 part = items[start : start + BATCH]
-                index.add(range(start, start + len(part)), index.embed([item_text(i) for i in part]))
+                texts = [item_text(i) for i in part]
+                vectors = [v for at in range(0, len(texts), EMBED_BATCH) for v in index.embed(texts[at : at + EMBED_BATCH])]
+                index.add(range(start, start + len(part)), vectors)
                 if on_batch is not None:
                     on_batch(len(part))
             fields = sorted({key for item in items for key in item.fields})

@@ -65,3 +65,20 @@ def test_bad_requests_are_refused_before_any_work(tiny_agent, bot, tmp_path):
     assert bot.recommend(ask, catalogue="books").items[0].title == "A Book"
     with pytest.raises(InvalidInput, match="cannot read"):
         bot.import_catalogue(tmp_path / "missing.jsonl")
+
+
+def test_a_chat_message_asking_for_picks_is_answered_with_the_agent_s_picks(bot, home, tiny_dir, tmp_path):
+    reply = bot.chat("Can you recommend a horror film? Nothing before 2000.", user="ana")
+    assert reply.text.splitlines() == ["From the movies catalogue:", "1. Night Tide: Horror; from 2012.",
+                                       "(Only 1 item of the catalogue meets everything asked.)"]
+    assert reply.recommendation["items"][0]["id"] == "h2" and reply.finish_reason == "stop"
+    assert [t.content for t in bot.log(thread_id=reply.thread_id)][1] == reply.text  # logged like any answer
+    plain = bot.chat("Hello there", user="ana")
+    assert plain.recommendation is None
+    from agent import Agent
+
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=4, recommend={"in_chat": 0}) as off:
+        assert off.chat("Can you recommend a horror film?").recommendation is None
+    (tmp_path / "books.jsonl").write_text('{"id": 1, "title": "A Book"}')
+    bot.import_catalogue(tmp_path / "books.jsonl")
+    assert bot.chat("Recommend something?").recommendation is None  # two catalogues, none configured
