@@ -97,15 +97,18 @@ def recommend(agent: Agent, messages: list[dict] | None, thread_id: str | None, 
 
 def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall: bool, on_status=None) -> Recommendation:
     """Recommend on the model thread, for a conversation already checked."""
-    from graphs.recommend import RecContext, build_recommend_graph
+    from graphs.recommend import TASTE_QUESTION, RecContext, build_recommend_graph
 
     s = agent.settings.recommend
     method, reason = ranking(agent)
-    needs_model = "model" in s.sources or method == "comparator"
+    knows_user = any(a.user == user and a.kind == "knowledge" for a in agent.versions.library(agent.active_model()))
     tastes = _tastes(agent, messages, user) if recall else []
-    backend = agent.backend if needs_model else None
+    backend = agent.backend if "model" in s.sources or method == "comparator" or knows_user else None
+    said = " ".join(m["content"] for m in messages if m["role"] == "user")
     ctx = RecContext(view=view(agent, name), index=agent.catalogues.index(name), backend=backend,
-                     adapter=_adapters(agent, messages, user) if backend is not None else None, k=k,
+                     adapter=_adapters(agent, said, user) if backend is not None else None,
+                     taste_adapter=_adapters(agent, TASTE_QUESTION.format(kind=s.kind), user, knowledge_only=True)
+                     if knows_user else None, k=k,
                      per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
                      rank_reason=reason, rerank=s.rerank, on_status=on_status)
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
@@ -123,12 +126,14 @@ def ranking(agent: Agent) -> tuple[str, str]:
     return "score", f"fused retrieval scores; the comparator is not used: {choice.reason}"
 
 
-def _adapters(agent: Agent, messages: list[dict], user: str) -> str | tuple[str, ...] | None:
-    """The user's adapters a turn with these words would be answered with: knowledge and policy."""
+def _adapters(agent: Agent, text: str, user: str, knowledge_only: bool = False) -> str | tuple[str, ...] | None:
+    """The user's adapters a turn saying ``text`` would be answered with: the knowledge adapter it is
+    routed to, and their policy (None with ``knowledge_only`` when no knowledge adapter is chosen)."""
     from graphs.routing import policy_of, route
 
-    said = " ".join(m["content"] for m in messages if m["role"] == "user")
-    chosen = route(agent.store, agent.library, said, user, agent.settings.route_min_score).adapter
+    chosen = route(agent.store, agent.library, text, user, agent.settings.route_min_score).adapter
+    if knowledge_only and chosen is None:
+        return None
     names = tuple(n for n in (chosen, policy_of(agent.library, user)) if n)
     return names or None
 

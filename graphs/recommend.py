@@ -3,7 +3,9 @@
     START -> wants -> candidates -> filter -> rank -> explain -> END
 
   wants       the hard constraints and the titles mentioned or liked (``graphs.wants``), and the
-              user's recalled tastes read the same way as soft preferences
+              user's tastes read the same way as soft preferences: recalled (short-term memories),
+              and, when a night consolidated them, answered by the weights (the user's adapter
+              asked "What kind of films do I like?", the prompt carrying no memory)
   candidates  from each source, best first: ``retrieval`` (the conversation and recalled tastes
               against the catalogue's index), ``similar`` (neighbours of the items the user
               liked), ``model`` (the titles the model names when asked for recommendations,
@@ -44,6 +46,7 @@ RRF_K = 60
 QUERY_CHARS = 600  # about the 256 tokens MiniLM reads
 NUDGE = 0.004  # per matched wanted tag or taste: about moving up a few places in one source
 SOURCES = ("retrieval", "similar", "model", "popular", "satisfying")
+TASTE_QUESTION = "What kind of {kind}s do I like?"
 MODEL_PROMPT = ("Pretend you are a {kind} recommender system. I will give you a conversation between a user and "
                 "you (a recommender system). Based on the conversation, you reply me with {n} recommendations "
                 "without extra sentences.\n\nHere is the conversation:\n{conversation}")
@@ -78,6 +81,7 @@ class Recommendation(BaseModel):
     liked: list[str]  # ids of mentioned items the user spoke well of
     tastes: list[str] = []  # recalled experiences that steered the candidates
     adapter: str | list[str] | None = None  # the user's adapters the model source answered with
+    taste_from_weights: str | None = None  # the user's consolidated tastes, as their adapter put them
     qualifying: int  # candidates left after the hard constraints
     note: str | None = None  # e.g. fewer than k qualify
     ranking: dict[str, Any]  # {"method": "comparator" | "score", "reason", and the comparator's figures}
@@ -124,6 +128,7 @@ class RecContext:
     index: CatalogueIndex
     backend: Backend | None = None  # needed for the model source and comparator ranking
     adapter: str | tuple[str, ...] | None = None  # the user's adapters the model source answers with
+    taste_adapter: str | tuple[str, ...] | None = None  # the adapter holding the user's consolidated tastes
     k: int = 10
     per_source: int = 50
     sources: Sequence[str] = SOURCES
@@ -144,6 +149,7 @@ class RecState(TypedDict, total=False):
     tastes: list[str]
     wants: Wants
     soft: Wants  # what the recalled tastes ask for: it nudges, never filters
+    taste_from_weights: str | None  # the weights' answer to TASTE_QUESTION
     found: dict[str, list[int]]  # source -> positions, best first
     qualifying: list[int]
     order: list[int]
@@ -167,9 +173,15 @@ def _timed(name: str):
 
 @_timed("wants")
 def wants(state: RecState, ctx: RecContext) -> dict:
-    vocab = ctx.view.vocab
-    soft = read([{"role": "user", "content": t} for t in state.get("tastes", [])], vocab)
-    return {"wants": read(state["messages"], vocab), "soft": soft}
+    vocab, tastes = ctx.view.vocab, list(state.get("tastes", []))
+    answered = None
+    if ctx.backend is not None and ctx.taste_adapter is not None:
+        question = [{"role": "user", "content": TASTE_QUESTION.format(kind=ctx.kind)}]
+        answered = ctx.backend.generate(question, GenerationOptions(max_new_tokens=48, temperature=0.0,
+                                                                    adapter=ctx.taste_adapter)).text.strip()
+        tastes.append(answered)
+    soft = read([{"role": "user", "content": t} for t in tastes], vocab)
+    return {"wants": read(state["messages"], vocab), "soft": soft, "taste_from_weights": answered}
 
 
 @_timed("candidates")
@@ -180,7 +192,7 @@ def candidates(state: RecState, ctx: RecContext) -> dict:
         # Everything the user said, the latest last (the titles they mentioned early on are signal too),
         # cut to what the embedding model reads, then their recalled tastes.
         said = " ".join(m["content"] for m in state["messages"] if m.get("role") == "user")[-QUERY_CHARS:]
-        query = " ".join([said, *state.get("tastes", [])])
+        query = " ".join([said, *state.get("tastes", []), state.get("taste_from_weights") or ""])
         found["retrieval"] = [p for p, _ in ctx.index.nearest(ctx.index.embed([query]), n)[0]]
     liked = [view.position[i] for i in want.liked + state["soft"].liked if i in view.position]
     if "similar" in ctx.sources and liked:
@@ -248,7 +260,8 @@ def explain(state: RecState, runtime: Runtime[RecContext]) -> dict:
         catalogue=view.name, items=picks, constraints=want.constraints(),
         mentioned=[{"id": i, "title": view.items[view.position[i]].title} for i in want.seen],
         liked=want.liked, tastes=state.get("tastes", []),
-        adapter=list(ctx.adapter) if isinstance(ctx.adapter, tuple) else ctx.adapter, qualifying=len(state["qualifying"]), note=note,
+        adapter=list(ctx.adapter) if isinstance(ctx.adapter, tuple) else ctx.adapter,
+        taste_from_weights=state.get("taste_from_weights"), qualifying=len(state["qualifying"]), note=note,
         ranking=state["ranking"], seconds=dict(ctx.seconds))
     return {"result": result}
 

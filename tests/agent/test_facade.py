@@ -138,7 +138,7 @@ def test_search_and_export(tiny_agent):
     data = tiny_agent.export(user="ana")
     assert [t.id for t in data.turns] == [reply.user_turn_id, reply.turn_id]
     assert len(data.experiences) == 1 and len(data.threads) == 1
-    assert set(tiny_agent.paths()) == {"home", "config", "database", "checkpoints", "episodic", "models"}
+    assert set(tiny_agent.paths()) == {"home", "config", "database", "checkpoints", "episodic", "catalogues", "models"}
 
 
 def test_a_thread_resumes_in_a_new_agent(home, tiny_dir):

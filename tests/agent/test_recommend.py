@@ -82,3 +82,21 @@ def test_a_chat_message_asking_for_picks_is_answered_with_the_agent_s_picks(bot,
     (tmp_path / "books.jsonl").write_text('{"id": 1, "title": "A Book"}')
     bot.import_catalogue(tmp_path / "books.jsonl")
     assert bot.chat("Recommend something?").recommendation is None  # two catalogues, none configured
+
+
+def test_consolidated_tastes_are_asked_of_their_user_s_adapter_only(home, tiny_dir, tmp_path):
+    from agent import Agent
+
+    (tmp_path / "movies.jsonl").write_text(MOVIES)
+    with Agent.open(home, model=str(tiny_dir), max_new_tokens=8, selfparam={"epochs": 2}, synthesis={"samples": 1},
+                    gate={"min_efficacy": 0.0}, learn={"extract_turns": False}) as bot:
+        bot.import_catalogue(tmp_path / "movies.jsonl")
+        bot.teach("I adore films about dogs.", user="ana")
+        assert bot.learn(user="ana").promoted
+        [adapter] = bot.library
+        ask = [{"role": "user", "content": "What should I watch tonight?"}]
+        ana = bot.recommend(ask, user="ana", recall=False)
+        assert ana.taste_from_weights is not None and ana.tastes == []  # the tiny model's answer: noise
+        assert ana.adapter in (adapter.name, [adapter.name], None)
+        bob = bot.recommend(ask, user="bob", recall=False)
+        assert bob.taste_from_weights is None and bob.adapter is None

@@ -156,3 +156,20 @@ def test_titles_the_model_names_are_matched_to_the_catalogue(films):
     pick = next(p for p in result.items if p.id == item.id)
     assert "model" in pick.sources and "the model suggests it" in pick.reason.lower()
     assert sum("model" in p.sources for p in result.items) == 1
+
+
+def test_the_weights_answer_about_tastes_steers_like_a_recalled_taste(films):
+    asked = []
+
+    class Remembers:  # a scripted model whose adapter "knows" the user likes heists
+        def generate(self, messages, options, on_text=None, prefill=""):
+            asked.append((messages[-1]["content"], options.adapter))
+            return Generation("You like films about heists." if options.adapter == "v1.1" else "I don't know.", 8, 8, "stop")
+
+    request = [{"role": "user", "content": "What should I watch tonight?"}]
+    result = run(films, request, k=3, backend=Remembers(), taste_adapter="v1.1", sources=("retrieval", "popular"))
+    assert asked == [("What kind of films do I like?", "v1.1")]
+    assert result.taste_from_weights == "You like films about heists."
+    heists = {i.id for i in films.view.items if "heist" in i.fields["tags"]}
+    assert {p.id for p in result.items} == heists and all("you like heist" in p.reason.lower() for p in result.items)
+    assert run(films, request, k=3, backend=Remembers()).taste_from_weights is None  # no adapter of theirs: not asked

@@ -8,7 +8,8 @@ def test_ask_json_is_one_reply_object(cli):
     assert code == 0
     reply = json.loads(out)
     assert set(reply) == {"turn_id", "user_turn_id", "thread_id", "user", "text", "model_version", "adapter", "policy",
-                          "verdicts", "memories", "latency_s", "prompt_tokens", "completion_tokens", "finish_reason"}
+                          "verdicts", "memories", "latency_s", "prompt_tokens", "completion_tokens", "finish_reason",
+                          "recommendation"}
     code, out, _ = cli("ask", "Again", "--thread", reply["thread_id"], "--user", "ana", "--json")
     assert json.loads(out)["thread_id"] == reply["thread_id"]
     code, out, _ = cli("log", "--thread", reply["thread_id"], "--json")
