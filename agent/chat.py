@@ -262,6 +262,7 @@ def chat_context(agent: Agent):
         retention=agent.retention,  # one per agent: it caches what each version holds
         verifiers=_verifiers(agent.judge_modes(), s),
         recommender=recommender(agent),
+        recommend_kind=s.recommend.kind,
     )
 
 

@@ -20,6 +20,9 @@ Parts:
            on the other fold. Methods: the model naming 20 titles zero-shot (He et al.'s
            protocol), retrieval alone, popularity, the pipeline without the model, the full
            pipeline. Roles are renamed so that the seeker (who spoke last) is the user.
+  taste    a user tells a taste in a chat, a night runs, and a new conversation with recall off
+           asks for something to watch: the share of the top 3 that match the taste, with the
+           night's weights, before the night, with recall on (the reference), and for another user
   scale    synthetic catalogues of 1k / 10k / 100k items: import seconds (per item) and seconds
            per recommendation (no model: retrieval, satisfying, popular)
 
@@ -47,8 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent import Agent  # noqa: E402
-from agent.settings import RecommendSettings  # noqa: E402
 from agent.progress import shown  # noqa: E402
+from agent.settings import RecommendSettings  # noqa: E402
 from graphs.recommend import RecContext, View, build_recommend_graph  # noqa: E402
 from graphs.wants import Wants, violations  # noqa: E402
 
@@ -188,6 +191,44 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
             "methods": out, "published_whole_test_set": PUBLISHED}
 
 
+# -- taste over nights ------------------------------------------------------------------------
+
+TASTES = [("I adore films about dogs.", "tags", "dogs"), ("Heist films are my favourite kind of film.", "tags", "heist"),
+          ("I love anything set in space.", "tags", "space"), ("Westerns are the films I enjoy most.", "genres", "western")]
+ASK = [{"role": "user", "content": "What should I watch tonight?"}]
+
+
+def taste(bot: Agent, console) -> dict:
+    """Each taste is told by its own user in a chat; a night runs for that user; then, in a new
+    conversation with recall off, how many of the top 3 match the taste, with the served weights
+    (the night's version) and before the night (base weights), and with recall on as the reference."""
+    if not bot.catalogues.find("films"):
+        bot.import_catalogue(DATA / "recsys" / "catalogue.jsonl", "films")
+    view = view_of(bot, "films")
+    rows = []
+    for n, (statement, field, value) in enumerate(TASTES):
+        user = f"taste-{n}"
+        matching = {i.id for i in view.items if value in i.fields.get(field, [])}
+
+        def share(result):
+            return round(len({p.id for p in result.items} & matching) / min(3, len(matching)), 3)
+
+        bot.chat(statement, user=user)
+        before = bot.recommend(ASK, user=user, recall=False, k=3)
+        recalled = bot.recommend(ASK, user=user, recall=True, k=3)
+        start = time.perf_counter()
+        night = bot.learn(user=user)
+        after = bot.recommend(ASK, user=user, recall=False, k=3)
+        stranger = bot.recommend(ASK, user=f"stranger-{n}", recall=False, k=3)
+        rows.append({"taste": statement, "matching_items": len(matching), "promoted": night.promoted,
+                     "night_s": round(time.perf_counter() - start, 1), "recall@3_before_night_recall_off": share(before),
+                     "recall@3_recall_on": share(recalled), "recall@3_after_night_recall_off": share(after),
+                     "recall@3_another_user": share(stranger), "weights_said": after.taste_from_weights})
+        console.print(f"taste {n}: {rows[-1]}")
+    mean = {key: round(statistics.mean(r[key] for r in rows), 3) for key in rows[0] if key.startswith("recall@3")}
+    return {"tastes": rows, "mean": mean, "nights_promoted": sum(r["promoted"] for r in rows)}
+
+
 # -- scale -------------------------------------------------------------------------------------
 
 WORDS = ("amber harbour silent orchard glass river winter paper crown velvet hollow iron lantern summer echo "
@@ -233,7 +274,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--models-dir", type=Path, help="converted base models (default: HOME/models)")
-    parser.add_argument("--parts", default="recsys,redial,scale")
+    parser.add_argument("--parts", default="recsys,redial,taste,scale")
     parser.add_argument("--limit", type=int, default=200, help="ReDial test turns; 0 = all")
     parser.add_argument("--redial-methods", help="a comma-separated subset of: " + ", ".join(REDIAL_METHODS))
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -255,6 +296,8 @@ def main() -> None:
             if "redial" in parts:
                 methods = [m.strip() for m in args.redial_methods.split(",")] if args.redial_methods else list(REDIAL_METHODS)
                 results["parts"]["redial"] = redial(bot, backend, args.limit, methods, console, Path(tmp))
+            if "taste" in parts:
+                results["parts"]["taste"] = taste(bot, console)
             if "scale" in parts:
                 results["parts"]["scale"] = scale(bot, [int(n) for n in args.sizes.split(",")], console, Path(tmp))
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +323,12 @@ def report(results: dict, console: Console) -> None:
         table = Table("invented catalogue", "top-3 meeting every constraint", "recall@3", "s / rec")
         for method, f in parts["recsys"]["methods"].items():
             table.add_row(method, str(f["top3_meeting_every_constraint"]), str(f["recall@3"]), str(f["s_per_recommendation"]))
+        console.print(table)
+    if "taste" in parts:
+        table = Table("taste, recall off", "before the night", "recall on", "after the night", "another user")
+        for row in parts["taste"]["tastes"]:
+            table.add_row(row["taste"], *[str(row[f"recall@3_{k}"]) for k in ("before_night_recall_off", "recall_on",
+                                                                                "after_night_recall_off", "another_user")])
         console.print(table)
     if "scale" in parts:
         table = Table("items", "import s", "ms / item", "query s")

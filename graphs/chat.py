@@ -99,6 +99,7 @@ class ChatContext:
     # (messages, user, recall) -> graphs.recommend.Recommendation: set when a catalogue is there to
     # recommend from; a message that asks for recommendations is answered with its picks
     recommender: Callable[[list[Message], str, bool], Any] | None = None
+    recommend_kind: str = "film"  # what the catalogue's items are: "suggest a film" asks for picks
 
     def __post_init__(self) -> None:
         if self.retention is None:
@@ -136,7 +137,7 @@ def recall(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
 def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, backend = runtime.context, runtime.context.backend
     adapter, policy = state.get("adapter"), policy_of(ctx.library, state["user"])
-    if ctx.recommender is not None and asks_for_picks(state["messages"][-1]["content"]):
+    if ctx.recommender is not None and asks_for_picks(state["messages"][-1]["content"], ctx.recommend_kind):
         return {"reply": _picks(state, ctx, adapter, policy)}
     prompt, dropped = turn_prompt(state, ctx)
     merged = tuple(name for name in (adapter, policy) if name) or None

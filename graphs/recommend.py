@@ -52,14 +52,20 @@ MODEL_PROMPT = ("Pretend you are a {kind} recommender system. I will give you a 
                 "without extra sentences.\n\nHere is the conversation:\n{conversation}")
 
 
-ASKS = re.compile(r"\b(recommend|recommendations?|suggest|suggestions?|what (?:should|could|can) (?:i|we) (?:watch|read|"
-                  r"see|play|listen to)|something (?:good )?to (?:watch|read|see)|any (?:good )?(?:films?|movies?|"
-                  r"books?|shows?) (?:to|for|you)|give me (?:some )?(?:ideas|picks))\b", re.I)
+ASKS = re.compile(r"\b(recommend|recommendations?)\b|\bwhat (?:should|could|can) (?:i|we) (?:watch|read|see|play|"
+                  r"listen to)\b", re.I)
+ASKS_LOOSELY = re.compile(r"\b(suggest|suggestions?|ideas|picks|something|anything)\b", re.I)
 
 
-def asks_for_picks(text: str) -> bool:
-    """Whether a chat message asks for recommendations (the chat then answers with the agent's picks)."""
-    return bool(ASKS.search(text))
+def asks_for_picks(text: str, kind: str = "film") -> bool:
+    """Whether a chat message asks for recommendations: "recommend" said, or "suggest" (or
+    "something", "ideas") with the kind of item or a way to enjoy it named ("suggest a film",
+    "something to watch"). "Can you suggest a name for my cat?" is not a request for films."""
+    if ASKS.search(text):
+        return True
+    named = re.search(rf"\b({re.escape(kind)}s?|movies?|to (?:watch|read|see|play))\b", text, re.I)
+    opening = re.match(r"\s*(suggest|give|any|some)\b", text, re.I)  # "Any good movies?", "Suggest a film"
+    return bool(named and (ASKS_LOOSELY.search(text) or opening) and ("?" in text or opening))
 
 
 class Pick(BaseModel):

@@ -173,3 +173,15 @@ def test_the_weights_answer_about_tastes_steers_like_a_recalled_taste(films):
     heists = {i.id for i in films.view.items if "heist" in i.fields["tags"]}
     assert {p.id for p in result.items} == heists and all("you like heist" in p.reason.lower() for p in result.items)
     assert run(films, request, k=3, backend=Remembers()).taste_from_weights is None  # no adapter of theirs: not asked
+
+
+@pytest.mark.parametrize("text, asks", [
+    ("Can you recommend a horror film?", True), ("Recommend me a western.", True), ("What should I watch tonight?", True),
+    ("Any good movies to watch?", True), ("Suggest a film for tonight", True), ("Is there something good to watch?", True),
+    ("Can you suggest a name for my cat?", False), ("My doctor recommended rest.", False),
+    ("I watched a film yesterday.", False), ("Something about my film project: it is late.", False),
+])
+def test_which_chat_messages_ask_for_picks(text, asks):
+    from graphs.recommend import asks_for_picks
+
+    assert asks_for_picks(text, "film") is asks
