@@ -234,18 +234,20 @@ def rank(state: RecState, ctx: RecContext) -> dict:
     scores = fuse(state["found"], state["qualifying"], ctx.view, state["wants"], state["soft"], ctx.weights)
     order = sorted(state["qualifying"], key=lambda p: -scores[p])[: ctx.k]
     ranking: dict[str, Any] = {"method": "score", "reason": ctx.rank_reason}
-    if ctx.rank == "comparator" and ctx.backend is not None and len(order) >= 3:
+    top = order[: ctx.rerank]
+    shown = [describe(ctx.view.items[p]) for p in top]
+    if ctx.rank == "comparator" and ctx.backend is not None and len(top) >= 3 and len(set(shown)) == len(shown):
         from graphs.verify.consistency import rank as by_comparator
 
-        top = order[: ctx.rerank]
         if ctx.on_status is not None:
             ctx.on_status(f"ranking the top {len(top)} with the comparator")
-        ranked = by_comparator(ctx.backend, instruction(state["messages"], ctx.kind), [describe(ctx.view.items[p])
-                               for p in top])
+        ranked = by_comparator(ctx.backend, instruction(state["messages"], ctx.kind), shown)
         order = [top[i] for i in ranked.order] + order[len(top):]
         ranking = {"method": "comparator", "reason": ctx.rank_reason, "reranked": len(top),
                    "comparisons": ranked.comparisons, "confidence": ranked.confidence, "raw": ranked.raw,
                    "calibrated": ranked.calibrated}
+    elif ctx.rank == "comparator":
+        ranking["reason"] += "; not run here: fewer than 3 candidates, or two that read the same"
     return {"order": order, "scores": scores, "ranking": ranking}
 
 
