@@ -315,9 +315,10 @@ def model_names(backend: Backend, messages: Sequence[dict], view: View, kind: st
     merged: the user's consolidated tastes)."""
     conversation = "\n".join(f"{'User' if m.get('role') == 'user' else 'Recommender'}: {m['content']}"
                              for m in messages)
+    # Prefilled with "1.": unprompted, the 135M model answers the request in prose about half the time.
     reply = backend.generate([{"role": "user", "content": MODEL_PROMPT.format(kind=kind, n=n, conversation=conversation)}],
-                             GenerationOptions(max_new_tokens=16 * n, temperature=0.0, repetition_penalty=1.1,
-                                               adapter=adapter))
+                             GenerationOptions(max_new_tokens=12 * n, temperature=0.0, repetition_penalty=1.1,
+                                               adapter=adapter), prefill="1.")
     named: list[int] = []
     for line in reply.text.splitlines():
         for item_id in view.vocab.titles.match_line(line):
