@@ -210,7 +210,7 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
     if not ctx.dry_run:  # a run is "running" from here: stopped or killed, it is found and finished
         bench.run_id = ctx.retention.start_run(ctx.base_model, ctx.active.id)
     bench.tokenizer, bench.model = ctx.load_base()
-    base_id = _root(ctx).id
+    base_id = ctx.versions.root(ctx.active).id
     bench.base = ctx.make_backend(bench.tokenizer, bench.model, base_id)
     generator = ctx.generator or bench.base
     texts = {e.id: e.text for e in ctx.store.list_experiences(user=ctx.user)}
@@ -338,7 +338,7 @@ def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
                "perplexity": max(a["perplexity"] for a in adapters.values()), "adapters": adapters}
     scores = ctx.retention.latest_scores(ctx.active.id)
     before = [scores[e] for e in earlier if e in scores]
-    current = {**ctx.retention.general(_root(ctx).id),
+    current = {**ctx.retention.general(ctx.versions.root(ctx.active).id),
                "retention": round(sum(before) / len(before), 4) if before else None}
     return {"figures": figures, "current": current}
 
@@ -414,12 +414,6 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 # -- helpers ---------------------------------------------------------------------------------
 
-
-def _root(ctx: NightContext) -> ModelVersion:
-    version = ctx.active
-    while version.parent is not None:
-        version = ctx.versions.get(version.parent)
-    return version
 
 
 def _replay(ctx: NightContext, base, base_id: str) -> list[tuple[str, str]]:

@@ -187,10 +187,7 @@ def evaluate(state: RefineState, runtime: Runtime[RefineContext]) -> dict:
 
 def _general(ctx: RefineContext, backend, served: str | None) -> dict:
     if served is None:  # the base's figures, measured once per base (the nights' too)
-        root = ctx.active
-        while root.parent is not None:
-            root = ctx.versions.get(root.parent)
-        known = ctx.retention.general(root.id)
+        known = ctx.retention.general(ctx.versions.root(ctx.active).id)
         if known is not None:
             return known
     return ev.general_ability(backend, ctx.system_prompt, adapter=served)

@@ -52,6 +52,12 @@ class Versions:
             raise NotFound(f"no model version {version_id!r}; `reverie models list` shows them")
         return _version(rows[0])
 
+    def root(self, version: ModelVersion) -> ModelVersion:
+        """The first version of ``version``'s line: its base model's."""
+        while version.parent is not None:
+            version = self.get(version.parent)
+        return version
+
     def list(self, base_model: str | None = None) -> list[ModelVersion]:
         where, params = ("WHERE base_model = ?", (base_model,)) if base_model else ("", ())
         rows = self.store.query(f"SELECT * FROM model_versions {where} ORDER BY created_at, id", params)
