@@ -75,6 +75,7 @@ class Wants(BaseModel):
     """Hard constraints (the key names of the recsys fixture, plus ``tags_none``) and mentions."""
 
     genres_all: list[str] = []
+    genres_any: list[str] = []  # "a comedy or a drama": one of them at least
     genres_none: list[str] = []
     tags_any: list[str] = []
     tags_none: list[str] = []
@@ -172,6 +173,7 @@ def _read_clause(clause: str, vocab: Vocabulary, wants: Wants) -> None:
         wants.liked += [i for i in vocab.titles.find(clause) if i not in wants.liked]
     lowered = NOT_TOPICS.sub(lambda m: " " * len(m.group()), clause.lower())
     taken = [False] * len(lowered)
+    genres_here: list[tuple[int, int, str]] = []  # the wished genres of this clause: start, end, genre
     phrases = [(p, "genre", g) for p, g in vocab.genres.items()] + [(p, "tag", t) for p, t in vocab.tags.items()]
     phrases += [(p, "language", lang) for p, lang in vocab.languages.items()]
     for phrase, kind, value in sorted(phrases, key=lambda x: -len(x[0])):
@@ -187,7 +189,14 @@ def _read_clause(clause: str, vocab: Vocabulary, wants: Wants) -> None:
                                 else "language_in"), (f"{plural}_none" if kind != "language" else "language_not")
             _wish(wants, unwanted if neg(match.start()) else wanted, unwanted if not neg(match.start()) else wanted,
                   value)
-    foreign = vocab.main_language and re.search(r"\bforeign\b|\bsubtitle", lowered)
+            if kind == "genre" and not neg(match.start()):
+                genres_here.append((match.start(), match.end(), value))
+    genres_here.sort()
+    if len(genres_here) > 1 and all(re.search(r"\bor\b", lowered[a[1] : b[0]]) for a, b in zip(genres_here, genres_here[1:])):
+        for _, _, genre in genres_here:  # "a thriller or a mystery": either will do
+            wants.genres_all.remove(genre)
+            _wish(wants, "genres_any", "genres_none", genre)
+    foreign = vocab.main_language and re.search(r"\bforeign\b", lowered)
     if foreign:  # "a foreign-language film": not the catalogue's main language; "nothing foreign": only it
         key, opposite = ("language_in", "language_not") if neg(foreign.start()) else ("language_not", "language_in")
         _wish(wants, key, opposite, vocab.main_language)
@@ -248,7 +257,8 @@ def _read_ratings(clause: str, vocab: Vocabulary, wants: Wants, neg) -> None:
     for r in sorted(vocab.ratings, key=len, reverse=True):
         for m in re.finditer(r"(?<![\w-])" + re.escape(r) + r"(?!\w|-\d)", clause):
             before, after = clause[: m.start()].lower(), clause[m.end() :].lower()
-            context = re.search(r"(rated|rating|not|no)\s*$", before) or re.match(r"\s*-?\s*rated", after)
+            context = (re.search(r"(rated|rating|not|no)\s*$", before) or re.match(r"\s*-?\s*rated", after)
+                       or re.search(r"\b(pg-13|pg|nc-17|g|r)\s*(,|or|/)\s*$", before))  # "rated PG or G"
             if len(r) <= 2 and r != "PG" and not context:
                 continue  # "G" or "R" alone is too often something else
             if re.match(r"\s*(or|and)\s+(below|lower|under|less)", after) and r in RATING_ORDER:
@@ -340,6 +350,8 @@ def violations(item: CatalogueItem, wants: Wants) -> list[str]:
         broken.append("already mentioned")
     broken += [f"not {g}" for g in wants.genres_all if g not in genres]
     broken += [f"is {g}" for g in wants.genres_none if g in genres]
+    if wants.genres_any and not genres.intersection(wants.genres_any):
+        broken.append("none of " + ", ".join(wants.genres_any))
     if wants.tags_any and not genres.union(tags).intersection(wants.tags_any):
         broken.append("about none of " + ", ".join(wants.tags_any))
     broken += [f"about {t}" for t in wants.tags_none if t in tags]

@@ -36,6 +36,7 @@ def films(tmp_path_factory, shared_data):
 def meets(item: dict, c: dict) -> bool:
     """The fixture README's semantics of a constraint set, written independently of graphs.wants."""
     return (all(g in item["genres"] for g in c.get("genres_all", []))
+            and (not c.get("genres_any") or any(g in item["genres"] for g in c["genres_any"]))
             and not any(g in item["genres"] for g in c.get("genres_none", []))
             and (not c.get("tags_any") or any(t in item["tags"] for t in c["tags_any"]))
             and item["year"] >= c.get("year_min", 0) and item["year"] <= c.get("year_max", 9999)
@@ -80,7 +81,8 @@ item_st = st.fixed_dictionaries({
     "year": st.integers(1950, 2024), "runtime_min": st.integers(60, 200), "rating": st.sampled_from(RATINGS),
     "language": st.sampled_from(LANGS)})
 constraints_st = st.fixed_dictionaries({}, optional={
-    "genres_all": st.lists(st.sampled_from(GENRES), max_size=1), "genres_none": st.lists(st.sampled_from(GENRES), max_size=2),
+    "genres_all": st.lists(st.sampled_from(GENRES), max_size=1), "genres_any": st.lists(st.sampled_from(GENRES), max_size=2),
+    "genres_none": st.lists(st.sampled_from(GENRES), max_size=2),
     "tags_any": st.lists(st.sampled_from(["a", "b"]), max_size=2), "year_min": st.integers(1950, 2024),
     "year_max": st.integers(1950, 2024), "runtime_lt": st.integers(60, 200), "runtime_gt": st.integers(60, 200),
     "rating_in": st.lists(st.sampled_from(RATINGS), max_size=2), "rating_not": st.lists(st.sampled_from(RATINGS), max_size=2),

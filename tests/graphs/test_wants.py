@@ -52,6 +52,9 @@ def said(vocab, *texts) -> dict:
     ("My kids are obsessed with robots", {"tags_any": ["robots"]}),  # kids: the audience, not the topic
     ("a family movie night", {"genres_all": ["family"]}),  # "night" is when, not what
     ("Grab a glass of water and watch something", {}),
+    ("a thriller or a mystery", {"genres_any": ["thriller", "mystery"]}),
+    ("rated PG or G", {"rating_in": ["PG", "G"]}),
+    ("I do not mind subtitles", {}),
 ])
 def test_adversarial_phrasings(vocab, text, expected):
     assert said(vocab, text) == expected
