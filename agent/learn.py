@@ -5,6 +5,7 @@ and the report a person reads."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
@@ -180,12 +181,18 @@ def _refine(agent: Agent, user: str, base_source, progress: Progress) -> dict:
         return {"stop": f"the comparator is not trusted as a reward: {modes.choice_check.reason}"}
     if r.reward == "codejudge" and not modes.code_check.trusted:
         return {"stop": f"CodeJudge is not trusted as a reward: {modes.code_check.reason}"}
+    spec = r.reward
+    if spec == "feedback":  # a reward model trained on the cleaned view's pairs only
+        trained = _feedback_reward_model(agent, base_source, progress)
+        if isinstance(trained, str):
+            return {"stop": trained}
+        spec = f"rm:{trained}"
     context = RefineContext(
         store=agent.store, retention=agent.retention, versions=agent.versions, active=agent.versions.active(s.model),
         load_base=lambda: _load_weights(agent, base_source),
         make_backend=lambda tokenizer, model, version: _backend_over(agent, tokenizer, model, version),
         user=user, system_prompt=s.system_prompt,
-        reward=rewards.from_spec(r.reward, {p: a for p, a in answers.items() if a is not None},
+        reward=rewards.from_spec(spec, {p: a for p, a in answers.items() if a is not None},
                                  str(pick_device(s.device)), judge=agent.backend,
                                  served=lambda message: agent.backend.generate(
                                      [{"role": "user", "content": message}],
@@ -198,6 +205,35 @@ def _refine(agent: Agent, user: str, base_source, progress: Progress) -> dict:
     final = run_refine(context)
     return {k: final.get(k) for k in ("prompts", "stop", "training", "figures", "current", "passed", "reasons",
                                       "version", "promoted")}
+
+
+def _feedback_reward_model(agent: Agent, base_source, progress: Progress) -> Path | str:
+    """The reward model of the newest cleaned view (trained now, or kept from an earlier night of
+    the same view), or why there is none. Only feedback that survived cleaning trains it."""
+    import hashlib
+
+    from agent.llm.transformers_backend import pick_device
+    from graphs.cleaning import Cleaning, cleaned_preferences
+    from learners import reward_model as rm
+
+    run = Cleaning(agent.store).latest()
+    if run is None:
+        return "no cleaned feedback yet for the feedback reward (`reverie feedback clean`)"
+    model = hashlib.sha1(agent.settings.model.encode()).hexdigest()[:8]
+    folder = agent.settings.home / "cache" / "reward-models" / f"{model}-cleaning-{run['id']}"
+    if (folder / "config.json").is_file():
+        return folder
+    pairs = [rm.Pair(row["prompt"], row["chosen"], row["rejected"]) for row in cleaned_preferences(agent.store, run["id"])]
+    config = rm.RewardConfig()
+    if len(pairs) < config.min_pairs:
+        return f"{len(pairs)} preference pairs in the cleaned view; the feedback reward needs {config.min_pairs}"
+    model_, tokenizer = rm.load(base_source, str(pick_device(agent.settings.device)))
+    trained = rm.train(model_, tokenizer, pairs, config, progress, agent.stopping)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    rm.save(trained.model, tokenizer, staging)
+    staging.replace(folder)  # whole or absent: a killed night leaves only the staging folder
+    return folder
 
 
 def refines(agent: Agent) -> list[dict[str, Any]]:

@@ -68,7 +68,8 @@ class RefineSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    reward: str = Field("", description="exact (the prompt set's answers), rm:MODEL (a reward model), comparator or "
+    reward: str = Field("", description="exact (the prompt set's answers), feedback (a reward model trained on the "
+                        "cleaned feedback), rm:MODEL (a reward model), comparator or "
                         "codejudge (where the model's card trusts them); empty: off")
     prompts: Path | None = Field(None, description='a prompt set, JSONL: {"prompt": ..., "answer": ...} (answer '
                                  "for the exact reward)")

@@ -93,3 +93,30 @@ def test_the_comparator_reward_prefers_against_today_s_answer_asked_once(tiny_ba
     scores = reward(["Hi", "Hi", "Bye"], ["Hello!", "Hey.", "Farewell."])
     assert asked == ["Hi", "Bye"] and all(-0.5 <= s <= 0.5 for s in scores)
     assert reward(["Hi"], ["Today's answer."])[0] == pytest.approx(0.0, abs=1e-6)  # itself: no preference
+
+
+def test_the_feedback_reward_is_a_model_trained_on_the_cleaned_view_only(home, tiny_dir, tmp_path, monkeypatch):
+    from learners import reward_model as rm
+
+    rows = [json.dumps({"prompt": [{"role": "user", "content": f"Name a colour, number {n}."}],
+                        "chosen": [{"role": "assistant", "content": f"Blue, {n}."}],
+                        "rejected": [{"role": "assistant", "content": f"Red, {n}."}]}) for n in range(10)]
+    trained_on = []
+    train = rm.train
+    monkeypatch.setattr(rm, "train", lambda model, tok, pairs, *a, **k: trained_on.append(pairs) or train(
+        model, tok, pairs, *a, **k))
+    with open_bot(home, tiny_dir, reward="feedback", prompts=str(prompt_set(tmp_path))) as bot:
+        assert bot.learn(only="cory").refine["stop"].startswith("no cleaned feedback yet")
+        bot.import_feedback(rows, "trl")
+        assert bot.export_feedback(cleaned=True) == []
+        bot.clean_feedback("sac")
+        bot.import_feedback(rows[1:2], "trl", source="after the cleaning")  # not in the cleaned view
+        view = bot.export_feedback(cleaned=True)
+        refine = bot.learn(only="cory").refine
+        assert refine["training"] is not None and len(trained_on) == 1
+        assert sorted(p.chosen for p in trained_on[0]) == sorted(r["chosen"][0]["content"] for r in view)
+        assert len(trained_on[0]) == len(view) <= 10  # the pair imported after cleaning is not in it
+        [folder] = (home / "cache" / "reward-models").iterdir()
+        assert folder.name.endswith("-cleaning-1") and (folder / "config.json").is_file()
+        bot.learn(only="cory")
+        assert len(trained_on) == 1  # the same view: the same reward model, not trained again
