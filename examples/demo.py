@@ -8,7 +8,8 @@ scheduled two minutes ahead, chats through the official `openai` client, teaches
 an answer over HTTP, answers from recall and (recall off) from the weights alone, lets the
 scheduled night clean the feedback (an audit only, on a committee the card does not trust) and
 fold the day into a new version (SELF-PARAM into a frozen adapter, evaluation, the gate), and asks again once the server serves it; then it stops the server cleanly, shows the
-night's job, the retention table and plot, and a check of its own judgement from the CLI.
+night's job, the retention table and plot, a check of its own judgement from the CLI, and
+recommendations from a small catalogue (from the CLI, and asked for in a chat).
 Everything lives in .demo/ (the converted model in .demo/models is kept between runs; the rest
 starts afresh). The answers are the 135M model's own: small, sometimes odd, never scripted.
 """
@@ -39,6 +40,20 @@ FACTS = [
     "My cat Biscuit only eats salmon-flavoured food.",
 ]
 QUESTIONS = ["Where does my sister Ines live?", "What does my cat Biscuit eat?"]
+FILMS = [  # a catalogue is data the user brings: any JSONL with an id and a title
+    {"id": "f1", "title": "Good Boy Rex", "genres": ["family", "comedy"], "tags": ["dogs"], "year": 2001,
+     "runtime_min": 92, "rating": "G", "description": "A stray terrier adopts a family that does not want a dog."},
+    {"id": "f2", "title": "Paws on Mars", "genres": ["family", "sci-fi"], "tags": ["dogs", "space"], "year": 2015,
+     "runtime_min": 101, "rating": "PG", "description": "The first dog on Mars has to find her way home."},
+    {"id": "f3", "title": "The Cellar Door", "genres": ["horror"], "tags": ["haunted"], "year": 1999,
+     "runtime_min": 97, "rating": "R", "description": "A family's new house has one door nobody can open."},
+    {"id": "f4", "title": "Night Tide", "genres": ["horror", "mystery"], "tags": ["sea"], "year": 2012,
+     "runtime_min": 88, "rating": "PG-13", "description": "Something answers the lighthouse keeper's radio."},
+    {"id": "f5", "title": "Long Walk Home", "genres": ["family", "drama"], "tags": ["dogs"], "year": 1987,
+     "runtime_min": 134, "rating": "PG", "description": "A collie crosses three states to find the boy who lost her."},
+    {"id": "f6", "title": "Chess Club", "genres": ["comedy"], "tags": ["chess"], "year": 2019, "runtime_min": 95,
+     "rating": "PG", "description": "Five misfits enter the state chess championship."},
+]
 PORT = 8321
 URL = f"http://127.0.0.1:{PORT}"
 
@@ -176,6 +191,13 @@ def main() -> None:
 
     console.rule("9. It checks its own judgements: order, negation, transitivity")
     reverie("judge", "rank", "--instruction", "Which number is larger?", "--", "7", "300", "42", model=model)
+
+    console.rule("10. It recommends from a catalogue you bring, never breaking what you asked for")
+    films = HOME / "films.jsonl"
+    films.write_text("\n".join(json.dumps(f) for f in FILMS) + "\n")
+    reverie("catalogue", "import", str(films), model=model)
+    reverie("recommend", "A family film with dogs in it, under two hours, nothing rated R.", "-k", "3", model=model)
+    reverie("ask", "Can you recommend a horror film? Nothing made before 2000.", model=model)
     console.print(f"\n[dim]demo data: {HOME} (try: REVERIE_HOME={HOME} reverie serve)[/dim]")
 
 
