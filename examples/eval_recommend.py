@@ -163,12 +163,13 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
     start = time.perf_counter()
     imported = bot.import_catalogue(catalogue, "redial")
     index_s = time.perf_counter() - start
-    cases = test[:limit] if limit else test
+    subset = test[:limit] if limit else test
     out = {}
     with shown(Console(stderr=True)) as progress:
-        for method in methods:
+        for method, cases in [(m, c) for m in methods for c in ([subset] if "model" in REDIAL_METHODS[m] or
+                                                                 len(subset) == len(test) else [subset, test])]:
             sources = REDIAL_METHODS[method]
-            advance = progress.phase(f"ReDial: {method}", len(cases))
+            advance = progress.phase(f"ReDial: {method} ({len(cases)} turns)", len(cases))
             hits = {(protocol, k): [] for protocol in PROTOCOLS for k in KS}
             seconds = []
             for case in cases:
@@ -182,13 +183,14 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
                     for k in KS:
                         hits[protocol, k].append(statistics.mean(str(g) in ranked[:k] for g in case["rec"]))
                 advance()
-            out[method] = {protocol: {**{f"R@{k}": round(statistics.mean(hits[protocol, k]), 4) for k in KS},
-                                      "se_R@10": round(statistics.stdev(hits[protocol, 10]) / len(cases) ** 0.5, 4)}
-                           for protocol in PROTOCOLS}
-            out[method]["s_per_recommendation"] = round(statistics.mean(seconds), 3)
-            console.print(f"ReDial {method}: {out[method]}")
-    return {"items": imported.items, "index_s": round(index_s, 1), "train_turns": len(train), "test_turns": len(cases),
-            "methods": out, "published_whole_test_set": PUBLISHED}
+            figures = {protocol: {**{f"R@{k}": round(statistics.mean(hits[protocol, k]), 4) for k in KS},
+                                  "se_R@10": round(statistics.stdev(hits[protocol, 10]) / len(cases) ** 0.5, 4)}
+                       for protocol in PROTOCOLS}
+            figures["s_per_recommendation"] = round(statistics.mean(seconds), 3)
+            out.setdefault(method, {})["all" if cases is test else "subset"] = figures
+            console.print(f"ReDial {method} ({len(cases)} turns): {figures}")
+    return {"items": imported.items, "index_s": round(index_s, 1), "train_turns": len(train), "test_turns": len(test),
+            "subset_turns": len(subset), "methods": out, "published_whole_test_set": PUBLISHED}
 
 
 # -- taste over nights ------------------------------------------------------------------------
@@ -214,12 +216,12 @@ def taste(bot: Agent, console) -> dict:
             return round(len({p.id for p in result.items} & matching) / min(3, len(matching)), 3)
 
         bot.chat(statement, user=user)
-        before = bot.recommend(ASK, user=user, recall=False, k=3)
-        recalled = bot.recommend(ASK, user=user, recall=True, k=3)
+        before = bot.recommend(ASK, catalogue="films", user=user, recall=False, k=3)
+        recalled = bot.recommend(ASK, catalogue="films", user=user, recall=True, k=3)
         start = time.perf_counter()
         night = bot.learn(user=user)
-        after = bot.recommend(ASK, user=user, recall=False, k=3)
-        stranger = bot.recommend(ASK, user=f"stranger-{n}", recall=False, k=3)
+        after = bot.recommend(ASK, catalogue="films", user=user, recall=False, k=3)
+        stranger = bot.recommend(ASK, catalogue="films", user=f"stranger-{n}", recall=False, k=3)
         rows.append({"taste": statement, "matching_items": len(matching), "promoted": night.promoted,
                      "night_s": round(time.perf_counter() - start, 1), "recall@3_before_night_recall_off": share(before),
                      "recall@3_recall_on": share(recalled), "recall@3_after_night_recall_off": share(after),
@@ -275,7 +277,8 @@ def main() -> None:
     parser.add_argument("--model", default="embedded:smollm2-135m-instruct")
     parser.add_argument("--models-dir", type=Path, help="converted base models (default: HOME/models)")
     parser.add_argument("--parts", default="recsys,redial,taste,scale")
-    parser.add_argument("--limit", type=int, default=200, help="ReDial test turns; 0 = all")
+    parser.add_argument("--limit", type=int, default=100, help="ReDial test turns for the methods that run the "
+                        "model (the others run on these and on every test turn); 0 = all")
     parser.add_argument("--redial-methods", help="a comma-separated subset of: " + ", ".join(REDIAL_METHODS))
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--threads", type=int, default=None)
@@ -284,6 +287,15 @@ def main() -> None:
     console = Console(stderr=True)
     parts = args.parts.split(",")
     results: dict = {"model": args.model, "parts": {}}
+    if args.json.is_file():  # parts run separately add to one file
+        earlier = json.loads(args.json.read_text())
+        if earlier.get("model") == args.model:
+            results["parts"] = earlier["parts"]
+
+    def save() -> None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {"model": args.model, "threads": args.threads}
         if args.models_dir:
@@ -293,15 +305,17 @@ def main() -> None:
             backend = CachedBackend(bot.backend) if needs_model else None
             if "recsys" in parts:
                 results["parts"]["recsys"] = recsys(bot, backend, console)
+                save()
             if "redial" in parts:
                 methods = [m.strip() for m in args.redial_methods.split(",")] if args.redial_methods else list(REDIAL_METHODS)
                 results["parts"]["redial"] = redial(bot, backend, args.limit, methods, console, Path(tmp))
+                save()
             if "taste" in parts:
                 results["parts"]["taste"] = taste(bot, console)
+                save()
             if "scale" in parts:
                 results["parts"]["scale"] = scale(bot, [int(n) for n in args.sizes.split(",")], console, Path(tmp))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1))
+                save()
     report(results, console)
     console.print(f"written {args.json}")
 
@@ -309,14 +323,16 @@ def main() -> None:
 def report(results: dict, console: Console) -> None:
     parts = results["parts"]
     if "redial" in parts:
-        table = Table("ReDial method", "protocol", *[f"R@{k}" for k in KS], "s / rec",
-                      title=f"{parts['redial']['test_turns']} test turns")
-        for method, figures in parts["redial"]["methods"].items():
-            for protocol in PROTOCOLS:
-                f = figures[protocol]
-                table.add_row(method, protocol, *[f"{f[f'R@{k}']:.3f}" for k in KS], f"{figures['s_per_recommendation']:.2f}")
+        table = Table("ReDial method", "turns", "protocol", *[f"R@{k}" for k in KS], "s / rec")
+        for method, by_cases in parts["redial"]["methods"].items():
+            for cases, figures in by_cases.items():
+                turns = parts["redial"]["test_turns" if cases == "all" else "subset_turns"]
+                for protocol in PROTOCOLS:
+                    f = figures[protocol]
+                    table.add_row(method, str(turns), protocol, *[f"{f[f'R@{k}']:.3f}" for k in KS],
+                                  f"{figures['s_per_recommendation']:.2f}")
         for method, figures in PUBLISHED.items():
-            table.add_row(f"{method} (published, whole test set)", "literature", f"{figures['R@1']:.3f}", "",
+            table.add_row(f"{method} (published)", "whole test set", "literature", f"{figures['R@1']:.3f}", "",
                           f"{figures['R@10']:.3f}", "", "")
         console.print(table)
     if "recsys" in parts:
