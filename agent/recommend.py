@@ -139,8 +139,16 @@ def _adapters(agent: Agent, text: str, user: str, knowledge_only: bool = False) 
 
 
 def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:
-    """The user's short-term memories closest to what they said: what they told us they like."""
+    """The user's short-term memories about what they like: those closest to the taste question
+    ("What should I watch tonight?" is far from "I adore films about dogs"; "What kind of films
+    do I like?" is close), then those closest to what they said."""
+    from graphs.recommend import TASTE_QUESTION
+
+    s = agent.settings
     said = " ".join(m["content"] for m in messages if m["role"] == "user")
-    hits = agent.store.search(said, user=user, k=agent.settings.recall_k, kinds=("experience",),
-                              statuses=("short_term",), min_score=agent.settings.recall_min_score)
-    return [h.text for h in hits]
+    found: dict[int, tuple[float, str]] = {}
+    for query in (TASTE_QUESTION.format(kind=s.recommend.kind), said):
+        for hit in agent.store.search(query, user=user, k=s.recall_k, kinds=("experience",), statuses=("short_term",),
+                                      min_score=s.recall_min_score):
+            found[hit.id] = max(found.get(hit.id, (hit.score, hit.text)), (hit.score, hit.text))
+    return [text for _, text in sorted(found.values(), reverse=True)[: s.recall_k]]
