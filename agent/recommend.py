@@ -105,10 +105,11 @@ def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall
     tastes = _tastes(agent, messages, user) if recall else []
     backend = agent.backend if "model" in s.sources or method == "comparator" or knows_user else None
     said = " ".join(m["content"] for m in messages if m["role"] == "user")
+    taste_adapter, taste_questions = _taste_adapter(agent, TASTE_QUESTION.format(kind=s.kind), user) \
+        if knows_user else (None, [])
     ctx = RecContext(view=view(agent, name), index=agent.catalogues.index(name), backend=backend,
                      adapter=_adapters(agent, said, user) if backend is not None else None,
-                     taste_adapter=_adapters(agent, TASTE_QUESTION.format(kind=s.kind), user, knowledge_only=True)
-                     if knows_user else None, k=k,
+                     taste_adapter=taste_adapter, taste_questions=taste_questions, k=k,
                      per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
                      rank_reason=reason, rerank=s.rerank, on_status=on_status)
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
@@ -126,29 +127,42 @@ def ranking(agent: Agent) -> tuple[str, str]:
     return "score", f"fused retrieval scores; the comparator is not used: {choice.reason}"
 
 
-def _adapters(agent: Agent, text: str, user: str, knowledge_only: bool = False) -> str | tuple[str, ...] | None:
-    """The user's adapters a turn saying ``text`` would be answered with: the knowledge adapter it is
-    routed to, and their policy (None with ``knowledge_only`` when no knowledge adapter is chosen)."""
+def _adapters(agent: Agent, text: str, user: str) -> str | tuple[str, ...] | None:
+    """The user's adapters a turn saying ``text`` would be answered with: knowledge and policy."""
     from graphs.routing import policy_of, route
 
     chosen = route(agent.store, agent.library, text, user, agent.settings.route_min_score).adapter
-    if knowledge_only and chosen is None:
-        return None
-    names = tuple(n for n in (chosen, policy_of(agent.library, user)) if n)
-    return names or None
+    return tuple(n for n in (chosen, policy_of(agent.library, user)) if n) or None
+
+
+def _taste_adapter(agent: Agent, question: str, user: str) -> tuple[tuple[str, ...] | None, list[str]]:
+    """The user's adapter holding the experience closest to ``question``, with that experience's
+    recall probes (the questions its gate checked the adapter answers); none when no adapter of
+    theirs holds a close one."""
+    from graphs.routing import policy_of, route
+
+    found = route(agent.store, agent.library, question, user, agent.settings.route_min_score)
+    if found.adapter is None:
+        return None, []
+    probes = [p.question for p in agent.retention.probes([found.experience]) if p.kind == "recall"]
+    return tuple(n for n in (found.adapter, policy_of(agent.library, user)) if n), probes
 
 
 def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:
-    """The user's short-term memories about what they like: those closest to the taste question
-    ("What should I watch tonight?" is far from "I adore films about dogs"; "What kind of films
-    do I like?" is close), then those closest to what they said."""
+    """What the user told us they like, from their short-term memories and from what they said in
+    earlier chats (a statement becomes an experience only at night): those closest to the taste
+    question ("What should I watch tonight?" is far from "I adore films about dogs"; "What kind of
+    films do I like?" is close), then those closest to what they say now."""
+    from graphs.extraction import is_informative
     from graphs.recommend import TASTE_QUESTION
 
     s = agent.settings
     said = " ".join(m["content"] for m in messages if m["role"] == "user")
-    found: dict[int, tuple[float, str]] = {}
+    found: dict[str, float] = {}
     for query in (TASTE_QUESTION.format(kind=s.recommend.kind), said):
-        for hit in agent.store.search(query, user=user, k=s.recall_k, kinds=("experience",), statuses=("short_term",),
-                                      min_score=s.recall_min_score):
-            found[hit.id] = max(found.get(hit.id, (hit.score, hit.text)), (hit.score, hit.text))
-    return [text for _, text in sorted(found.values(), reverse=True)[: s.recall_k]]
+        for hit in agent.store.search(query, user=user, k=s.recall_k, kinds=("experience", "turn"),
+                                      statuses=None, min_score=s.recall_min_score):
+            live = hit.kind == "turn" or agent.store.get_experience(hit.id).status == "short_term"
+            if live and hit.text not in said and (hit.kind == "experience" or is_informative(hit.text)):
+                found[hit.text] = max(found.get(hit.text, -1.0), hit.score)
+    return sorted(found, key=lambda text: -found[text])[: s.recall_k]

@@ -4,8 +4,9 @@
 
   wants       the hard constraints and the titles mentioned or liked (``graphs.wants``), and the
               user's tastes read the same way as soft preferences: recalled (short-term memories),
-              and, when a night consolidated them, answered by the weights (the user's adapter
-              asked "What kind of films do I like?", the prompt carrying no memory)
+              and, when a night consolidated them, answered by the weights: the adapter holding the
+              experience closest to "What kind of films do I like?" is asked that experience's
+              probe questions (those its gate checked it answers), the prompt carrying no memory
   candidates  from each source, best first: ``retrieval`` (the conversation and recalled tastes
               against the catalogue's index), ``similar`` (neighbours of the items the user
               liked), ``model`` (the titles the model names when asked for recommendations,
@@ -135,6 +136,7 @@ class RecContext:
     backend: Backend | None = None  # needed for the model source and comparator ranking
     adapter: str | tuple[str, ...] | None = None  # the user's adapters the model source answers with
     taste_adapter: str | tuple[str, ...] | None = None  # the adapter holding the user's consolidated tastes
+    taste_questions: Sequence[str] = ()  # what to ask it: the probes the gate checked it answers
     k: int = 10
     per_source: int = 50
     sources: Sequence[str] = SOURCES
@@ -182,9 +184,9 @@ def wants(state: RecState, ctx: RecContext) -> dict:
     vocab, tastes = ctx.view.vocab, list(state.get("tastes", []))
     answered = None
     if ctx.backend is not None and ctx.taste_adapter is not None:
-        question = [{"role": "user", "content": TASTE_QUESTION.format(kind=ctx.kind)}]
-        answered = ctx.backend.generate(question, GenerationOptions(max_new_tokens=48, temperature=0.0,
-                                                                    adapter=ctx.taste_adapter)).text.strip()
+        options = GenerationOptions(max_new_tokens=48, temperature=0.0, adapter=ctx.taste_adapter)
+        answered = " ".join(ctx.backend.generate([{"role": "user", "content": q}], options).text.strip()
+                            for q in ctx.taste_questions or [TASTE_QUESTION.format(kind=ctx.kind)])
         tastes.append(answered)
     soft = read([{"role": "user", "content": t} for t in tastes], vocab)
     return {"wants": read(state["messages"], vocab), "soft": soft, "taste_from_weights": answered}
