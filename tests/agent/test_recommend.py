@@ -44,6 +44,10 @@ def test_tastes_are_recalled_for_their_own_user_only(bot):
     assert {p.id for p in ana.items[:2]} == {"d1", "d2"} and "you like dogs" in ana.items[0].reason.lower()
     assert not any("dogs" in p.reason for p in bob.items)
     assert bot.recommend(ask, user="ana", k=6, recall=False).tastes == []
+    bot.chat("Heists are my favourite kind of film.", user="bob")  # said in a chat, before any night
+    assert bot.recommend([{"role": "user", "content": "What should I watch?"}], user="bob", k=6).tastes == [
+        "Heists are my favourite kind of film."]
+    assert "Heists are my favourite kind of film." not in bot.recommend(ask, user="ana", k=6).tastes
 
 
 def test_bad_requests_are_refused_before_any_work(tiny_agent, bot, tmp_path):
