@@ -100,6 +100,7 @@ def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall
     from graphs.recommend import TASTE_QUESTION, RecContext, build_recommend_graph
 
     s = agent.settings.recommend
+    agent.sync_version()  # the version served now: a night may have promoted one since the last call
     method, reason = ranking(agent)
     knows_user = any(a.user == user and a.kind == "knowledge" for a in agent.versions.library(agent.active_model()))
     tastes = _tastes(agent, messages, user) if recall else []
@@ -137,15 +138,17 @@ def _adapters(agent: Agent, text: str, user: str) -> str | tuple[str, ...] | Non
 
 def _taste_adapter(agent: Agent, question: str, user: str) -> tuple[tuple[str, ...] | None, list[str]]:
     """The user's adapter holding the experience closest to ``question``, with that experience's
-    recall probes (the questions its gate checked the adapter answers); none when no adapter of
-    theirs holds a close one."""
+    recall probes (the questions its gate checked the adapter answers), else two of the questions
+    it was trained on; none when no adapter of theirs holds a close one."""
     from graphs.routing import policy_of, route
 
     found = route(agent.store, agent.library, question, user, agent.settings.route_min_score)
     if found.adapter is None:
         return None, []
-    probes = [p.question for p in agent.retention.probes([found.experience]) if p.kind == "recall"]
-    return tuple(n for n in (found.adapter, policy_of(agent.library, user)) if n), probes
+    asked = [p.question for p in agent.retention.probes([found.experience]) if p.kind == "recall"]
+    if not asked:  # the night set no probe aside: the questions it trained the adapter on
+        asked = [question for question, _, _ in agent.retention.pairs([found.experience]).get(found.experience, [])][:2]
+    return tuple(n for n in (found.adapter, policy_of(agent.library, user)) if n), asked
 
 
 def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:

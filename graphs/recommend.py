@@ -6,7 +6,8 @@
               user's tastes read the same way as soft preferences: recalled (short-term memories),
               and, when a night consolidated them, answered by the weights: the adapter holding the
               experience closest to "What kind of films do I like?" is asked that experience's
-              probe questions (those its gate checked it answers), the prompt carrying no memory
+              probe questions (those its gate checked it answers; else questions it was trained
+              on), the prompt carrying no memory
   candidates  from each source, best first: ``retrieval`` (the conversation and recalled tastes
               against the catalogue's index), ``similar`` (neighbours of the items the user
               liked), ``model`` (the titles the model names when asked for recommendations,
@@ -136,7 +137,7 @@ class RecContext:
     backend: Backend | None = None  # needed for the model source and comparator ranking
     adapter: str | tuple[str, ...] | None = None  # the user's adapters the model source answers with
     taste_adapter: str | tuple[str, ...] | None = None  # the adapter holding the user's consolidated tastes
-    taste_questions: Sequence[str] = ()  # what to ask it: the probes the gate checked it answers
+    taste_questions: Sequence[str] = ()  # what to ask it: the probes the gate checked, or trained questions
     k: int = 10
     per_source: int = 50
     sources: Sequence[str] = SOURCES
