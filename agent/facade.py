@@ -175,8 +175,8 @@ class Agent:
 
     def sync_version(self) -> None:
         """Serve the active version, if another process (or this one) promoted or rolled back."""
-        active = self.versions.active(self.settings.model)
-        if self._backend is not None and active.id != self._backend.version:
+        active = None if self._backend is None else self.versions.active(self.settings.model)  # none loaded: none to sync
+        if active is not None and active.id != self._backend.version:
             self._backend.reload(self._weights_of(active), active.id)
             self._attach(active)
 
