@@ -9,7 +9,8 @@ from memory.store import Store
 
 TABLES = {"threads", "turns", "feedback", "experiences", "model_versions", "jobs", "active_versions",
           "version_events", "probes", "learn_runs", "trained_on", "probe_results", "training_pairs",
-          "general_results", "cleaning_runs", "cleaning_decisions", "committee_cache", "_migrations"}
+          "general_results", "cleaning_runs", "cleaning_decisions", "committee_cache", "catalogues", "catalogue_items",
+          "_migrations"}
 
 
 def tables(conn):
