@@ -267,18 +267,23 @@ def chat_context(agent: Agent):
 
 
 def recommender(agent: Agent):
-    """What answers a request for picks in chat: the recommendation agent over the home's catalogue,
-    when there is one to choose (``[recommend] catalogue``, or the only one) and ``in_chat`` allows."""
+    """What answers a request for picks in chat (``in_chat`` allows): the recommendation agent over
+    the home's catalogue, found when a message asks (``[recommend] catalogue``, or the only one);
+    None when there is none to choose, and the model answers as usual."""
     from agent import recommend
 
     s = agent.settings.recommend
-    if not s.in_chat or not agent.catalogues.list():
+    if not s.in_chat:
         return None
-    try:
-        name = recommend.catalogue_name(agent, None)
-    except ReverieError:  # several catalogues and none configured: chat answers as a model
-        return None
-    return lambda messages, user, recall: recommend.run(agent, list(messages), name, s.in_chat, user, recall)
+
+    def picks(messages, user, recall):
+        try:
+            name = recommend.catalogue_name(agent, None)
+        except ReverieError:  # no catalogue, or several and none configured
+            return None
+        return recommend.run(agent, list(messages), name, s.in_chat, user, recall)
+
+    return picks
 
 
 def generation_options(s):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _VIEWS: OrderedDict[tuple[str, str, str], View] = OrderedDict()  # (home, name, created_at): a few loaded catalogues
 _KEEP_VIEWS = 4
+_TASTE_ANSWERS: dict = {}  # the weights' answers about a user's tastes, per version (graphs.recommend.RecContext)
 
 
 def import_catalogue(agent: Agent, path: str | Path, name: str | None, replace: bool,
@@ -112,7 +113,7 @@ def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall
                      adapter=_adapters(agent, said, user) if backend is not None else None,
                      taste_adapter=taste_adapter, taste_questions=taste_questions, k=k,
                      per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
-                     rank_reason=reason, rerank=s.rerank, on_status=on_status)
+                     rank_reason=reason, rerank=s.rerank, on_status=on_status, remembered=_TASTE_ANSWERS)
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
     return state["result"]
 

@@ -96,8 +96,8 @@ class ChatContext:
     on_status: Callable[[str], None] | None = None  # hears what a verifier is doing (it may take a while)
     retention: Retention | None = None  # what the served weights hold; default: read from ``store``
     verifiers: Sequence[Verifier] = field(default_factory=tuple)  # graphs.verify.nodes: CodeCheck, ChoiceCheck
-    # (messages, user, recall) -> graphs.recommend.Recommendation: set when a catalogue is there to
-    # recommend from; a message that asks for recommendations is answered with its picks
+    # (messages, user, recall) -> graphs.recommend.Recommendation, or None without a catalogue: a
+    # message that asks for recommendations is answered with its picks
     recommender: Callable[[list[Message], str, bool], Any] | None = None
     recommend_kind: str = "film"  # what the catalogue's items are: "suggest a film" asks for picks
 
@@ -138,7 +138,9 @@ def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     ctx, backend = runtime.context, runtime.context.backend
     adapter, policy = state.get("adapter"), policy_of(ctx.library, state["user"])
     if ctx.recommender is not None and asks_for_picks(state["messages"][-1]["content"], ctx.recommend_kind):
-        return {"reply": _picks(state, ctx, adapter, policy)}
+        picked = _picks(state, ctx, adapter, policy)
+        if picked is not None:
+            return {"reply": picked}
     prompt, dropped = turn_prompt(state, ctx)
     merged = tuple(name for name in (adapter, policy) if name) or None
     generation = backend.generate(prompt, replace(ctx.options, adapter=merged), on_text=ctx.on_text)
@@ -155,9 +157,12 @@ def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
     return {"reply": reply}
 
 
-def _picks(state: ChatState, ctx: ChatContext, adapter: str | None, policy: str | None) -> dict:
-    """The reply to a request for recommendations: the recommendation agent's picks, as text."""
+def _picks(state: ChatState, ctx: ChatContext, adapter: str | None, policy: str | None) -> dict | None:
+    """The reply to a request for recommendations: the recommendation agent's picks, as text (None:
+    no catalogue to pick from)."""
     result = ctx.recommender(state["messages"], state["user"], state.get("recall", True))
+    if result is None:
+        return None
     text = as_text(result)
     if ctx.on_text is not None:
         ctx.on_text(text)

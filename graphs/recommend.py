@@ -138,6 +138,9 @@ class RecContext:
     adapter: str | tuple[str, ...] | None = None  # the user's adapters the model source answers with
     taste_adapter: str | tuple[str, ...] | None = None  # the adapter holding the user's consolidated tastes
     taste_questions: Sequence[str] = ()  # what to ask it: the probes the gate checked, or trained questions
+    # The weights' answers by (version, adapter, questions): they change only when a night promotes,
+    # so a user's next request does not generate them again.
+    remembered: dict = field(default_factory=dict)
     k: int = 10
     per_source: int = 50
     sources: Sequence[str] = SOURCES
@@ -185,9 +188,13 @@ def wants(state: RecState, ctx: RecContext) -> dict:
     vocab, tastes = ctx.view.vocab, list(state.get("tastes", []))
     answered = None
     if ctx.backend is not None and ctx.taste_adapter is not None:
-        options = GenerationOptions(max_new_tokens=48, temperature=0.0, adapter=ctx.taste_adapter)
-        answered = " ".join(ctx.backend.generate([{"role": "user", "content": q}], options).text.strip()
-                            for q in ctx.taste_questions or [TASTE_QUESTION.format(kind=ctx.kind)])
+        questions = tuple(ctx.taste_questions or [TASTE_QUESTION.format(kind=ctx.kind)])
+        key = (ctx.backend.version, ctx.taste_adapter, questions)
+        if key not in ctx.remembered:
+            options = GenerationOptions(max_new_tokens=48, temperature=0.0, adapter=ctx.taste_adapter)
+            ctx.remembered[key] = " ".join(ctx.backend.generate([{"role": "user", "content": q}], options).text.strip()
+                                           for q in questions)
+        answered = ctx.remembered[key]
         tastes.append(answered)
     soft = read([{"role": "user", "content": t} for t in tastes], vocab)
     return {"wants": read(state["messages"], vocab), "soft": soft, "taste_from_weights": answered}
@@ -303,11 +310,11 @@ def fuse(found: dict[str, list[int]], qualifying: Sequence[int], view: View, wan
         for rank_, p in enumerate(ranked):
             if p in scores:
                 scores[p] += weight / (RRF_K + rank_ + 1)
+    wished = set(want.tags_any) | set(soft.genres_all) | set(soft.tags_any)
+    unwished = set(soft.genres_none) | set(soft.tags_none)
     for p in scores:
         item = view.items[p]
         traits = set(values(item, "genres")) | set(values(item, "tags"))
-        wished = set(want.tags_any) | set(soft.genres_all) | set(soft.tags_any)
-        unwished = set(soft.genres_none) | set(soft.tags_none)
         scores[p] += NUDGE * (len(traits & wished) - len(traits & unwished))
     return scores
 

@@ -164,6 +164,8 @@ def test_the_weights_answer_about_tastes_steers_like_a_recalled_taste(films):
     asked = []
 
     class Remembers:  # a scripted model whose adapter "knows" the user likes heists
+        version = "v1"  # the protocol's: the version served
+
         def generate(self, messages, options, on_text=None, prefill=""):
             asked.append((messages[-1]["content"], options.adapter))
             return Generation("You like films about heists." if options.adapter == "v1.1" else "I don't know.", 8, 8, "stop")
@@ -175,6 +177,10 @@ def test_the_weights_answer_about_tastes_steers_like_a_recalled_taste(films):
     heists = {i.id for i in films.view.items if "heist" in i.fields["tags"]}
     assert {p.id for p in result.items} == heists and all("you like heist" in p.reason.lower() for p in result.items)
     assert run(films, request, k=3, backend=Remembers()).taste_from_weights is None  # no adapter of theirs: not asked
+    remembered: dict = {}
+    for _ in range(2):  # the weights' answer is kept per version: the second request does not generate it again
+        run(films, request, k=3, backend=Remembers(), taste_adapter="v1.1", sources=("popular",), remembered=remembered)
+    assert len(asked) == 2
 
 
 @pytest.mark.parametrize("text, asks", [
