@@ -1,10 +1,10 @@
 """Recommending: catalogues imported into a home, and ``Agent.recommend`` over one of them.
 
 A recommendation reads a conversation (given, or a logged thread), recalls the user's own
-short-term memories as tastes (never another user's: recall filters on the user), and runs the
-pipeline of ``graphs.recommend``. Tastes that a night consolidated are not recalled: they live
-in the user's adapters, which answer the model source's question (routed as a chat turn is),
-so with recall off the weights still steer the picks.
+short-term memories and earlier statements as tastes (never another user's: recall filters on
+the user), and runs the pipeline of ``graphs.recommend``. Tastes that a night consolidated are
+not recalled: the user's adapter holding them is asked about them (its answer kept per version),
+so with recall off the weights are what can steer the picks.
 
 The comparator ranks only where the model's card trusts it (``[recommend] rank = "auto"``), or
 where the settings insist; the answer always says which ranking was used and why.

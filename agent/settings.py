@@ -88,7 +88,8 @@ class RecommendSettings(BaseModel):
     catalogue: str = Field("", description="the catalogue recommendations draw on; empty: the only one there is")
     k: int = Field(10, ge=1, le=100, description="items per recommendation, at most")
     sources: list[Literal["retrieval", "similar", "model", "popular", "satisfying"]] = Field(
-        ["retrieval", "similar", "model", "popular", "satisfying"], description="where candidates come from")
+        ["retrieval", "similar", "popular", "satisfying"], description="where candidates come from; add model "
+        "(the titles the model names) with a larger model: on the 135M one it added nothing and cost 5-10 s")
     per_source: int = Field(50, ge=1, le=1000, description="candidates each source proposes")
     weights: dict[Literal["retrieval", "similar", "model", "popular", "satisfying"], float] = Field(
         {"retrieval": 0.5, "similar": 0.5, "model": 1.0, "popular": 1.0, "satisfying": 1.0},
