@@ -148,8 +148,7 @@ class Agent:
         try:
             self._backend = TransformersBackend(
                 self._weights_of(active), name=s.model, version=active.id,
-                device=s.device, dtype=s.dtype, max_context=s.context_window,
-            )
+                device=s.device, dtype=s.dtype, max_context=s.context_window, adapter_memory_mb=s.adapter_memory_mb)
         except BaseException:
             if active.id not in known:  # registered just now for a model that does not load
                 self.versions.forget_base(active.id)

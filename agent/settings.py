@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     recall_min_score: float = Field(0.3, ge=-1.0, le=1.0, description="cosine similarity a memory needs")
     route_min_score: float = Field(0.35, ge=-1.0, le=1.0, description="cosine similarity to a consolidated "
                                    "experience a message needs to be answered with the adapter holding it")
+    adapter_memory_mb: int = Field(4096, ge=0, description="memory for adapters' merged weights, kept so that "
+                                   "switching to one costs nothing (135M model: 430 MB each; one is always kept)")
 
     # Verifying replies (graphs/verify)
     verify_code: Literal["auto", "off", "binary", "graded"] = Field(

@@ -13,7 +13,7 @@ and night 1's facts over time (goal: >= 0.85 of their first score), nights promo
 of 10), learning seconds per fact, general ability of the served version. At the end:
   merged     design (c): every kept adapter merged into one by peft's ``add_weighted_adapter``
              (TIES), always on: what merging costs against routing
-  latency    the same chat turns with routing and with routing off, alternated (goal: <= 5%)
+  latency    what routing adds to a turn: the adapter switch and the search (goal: <= 5%)
 Design (a), one cumulative adapter, is the recorded run of the same facts and nights before this
 design (``examples/results/selfparam_sequential_rehearse0.json``), shown beside it in the README.
 
@@ -44,6 +44,7 @@ from graphs.routing import route  # noqa: E402
 from learners import evaluate as ev  # noqa: E402
 
 USER = "bench"
+OTHER = "bench-other"  # a user with no adapters: a turn of theirs searches nothing
 
 
 def heldout(fact: dict) -> list[dict]:
@@ -115,22 +116,50 @@ def merged(bot: Agent, facts: list[dict]) -> dict:
 
 
 def latency(home: Path, overrides: dict, facts: list[dict], turns: int) -> dict:
-    """Median turn seconds, routed vs not, same questions, alternated; consecutive questions are
-    about different facts, so every routed turn switches adapter (the worst case)."""
-    questions = [heldout(f)[0]["q"] for f in facts][:turns]
+    """What routing adds to a turn with recall off: the search for the user's best experience and
+    the switch to its adapter's weights, each timed inside the turns (``Store.search`` and
+    ``AdapterSwitch.use`` wrapped with a clock while this runs). Turn against turn it cannot be
+    read: an adapter changes the answer and its length, and on this VM the same turn varies by
+    0.2 s, ten times what routing costs. The questions cycle through facts held by different
+    adapters, so every routed turn switches (the worst case); the plain turns are the same
+    questions from a user with no adapters (no search, no switch)."""
+    from agent.llm.adapters import AdapterSwitch
+    from memory.store import Store
+
+    clocks: dict[str, list[float]] = {"search": [], "switch": []}
+
+    def clocked(method, name: str):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                clocks[name].append(time.perf_counter() - started)
+        return run
+
+    search, use = Store.search, AdapterSwitch.use
     times: dict[str, list[float]] = {"routed": [], "plain": []}
-    with Agent.open(home, **overrides) as routed, Agent.open(home, **{**overrides, "route_min_score": 1.0}) as plain:
-        for bot in (routed, plain):
-            bot.chat("Hello.", user=USER, recall=False)  # load, warm up
-        adapters = 0
-        for question in questions:
-            for name, bot in (("routed", routed), ("plain", plain)):
-                reply = bot.chat(question, user=USER, recall=False)
-                times[name].append(reply.latency_s)
-                adapters += name == "routed" and reply.adapter is not None
-    routed_s, plain_s = statistics.median(times["routed"]), statistics.median(times["plain"])
-    return {"turns": len(questions), "routed_turns": adapters, "routed_s": round(routed_s, 3),
-            "plain_s": round(plain_s, 3), "overhead": round(routed_s / plain_s - 1, 3)}
+    try:
+        with Agent.open(home, **overrides) as bot:
+            by_adapter = {}
+            for fact in facts:  # one question per adapter that answers one
+                question = heldout(fact)[0]["q"]
+                by_adapter.setdefault(bot.chat(question, user=USER, recall=False).adapter, question)
+            bot.chat("Hello.", user=OTHER, recall=False)
+            questions = [q for adapter, q in by_adapter.items() if adapter is not None]
+            Store.search, AdapterSwitch.use = clocked(search, "search"), clocked(use, "switch")
+            for i in range(turns if len(questions) > 1 else 0):
+                question = questions[i % len(questions)]
+                times["routed"].append(bot.chat(question, user=USER, recall=False).latency_s)
+                times["plain"].append(bot.chat(question, user=OTHER, recall=False).latency_s)
+    finally:
+        Store.search, AdapterSwitch.use = search, use
+    if not times["routed"]:
+        return {"turns": turns, "error": "fewer than two adapters answer the facts: no switch to time"}
+    median = {k: round(statistics.median(v), 4) for k, v in (times | clocks).items()}
+    return {"turns": turns, "adapters": len(questions), "routed_turn_s": median["routed"],
+            "plain_turn_s": median["plain"], "search_s": median["search"], "switch_s": median["switch"],
+            "overhead": round((median["search"] + median["switch"]) / median["plain"], 3)}
 
 
 def main() -> None:
@@ -141,7 +170,7 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=10)
     parser.add_argument("--per-night", type=int, default=2)
     parser.add_argument("--adapter-size", type=int, help="experiences per adapter (default: the product's)")
-    parser.add_argument("--turns", type=int, default=10, help="chat turns per condition in the latency check")
+    parser.add_argument("--turns", type=int, default=20, help="chat turns per condition in the latency check")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "nights", help="the home, kept for resuming")
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "nights.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "examples" / "results" / "nights.png")

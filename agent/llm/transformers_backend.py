@@ -18,7 +18,7 @@ from transformers.generation.streamers import BaseStreamer
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 from agent.errors import Interrupted, ModelError
-from agent.llm.adapters import AdapterSwitch
+from agent.llm.adapters import ADAPTER_MEMORY_MB, AdapterSwitch
 from agent.llm.protocol import AdapterChoice, Generation, GenerationOptions, Message, TokenScores
 
 DEFAULT_OPTIONS = GenerationOptions()
@@ -136,8 +136,10 @@ class TransformersBackend:
         device: str = "auto",
         dtype: str = "auto",
         max_context: int | None = None,
+        adapter_memory_mb: float = ADAPTER_MEMORY_MB,
     ) -> None:
         self.name = name or str(source)
+        self._adapter_memory_mb = adapter_memory_mb
         self._device = pick_device(device)
         self._dtype = pick_dtype(dtype, self._device)
         self._max_context = max_context
@@ -153,7 +155,8 @@ class TransformersBackend:
         backend._dtype = next(model.parameters()).dtype
         window = getattr(model.config, "max_position_embeddings", None) or 2048
         backend.tokenizer, backend.model, backend.version, backend.path = tokenizer, model.eval(), version, None
-        backend._adapters = AdapterSwitch()
+        backend._adapter_memory_mb = ADAPTER_MEMORY_MB
+        backend._adapters = AdapterSwitch(budget_mb=ADAPTER_MEMORY_MB)
         backend.context_window = min(window, max_context) if max_context else window
         return backend
 
@@ -169,7 +172,8 @@ class TransformersBackend:
             tokenizer, model = load_pretrained(source, self._device, self._dtype)
         window = getattr(model.config, "max_position_embeddings", None) or 2048
         with self._swap:  # a turn in flight keeps the objects it already holds
-            self.tokenizer, self.model, self._adapters = tokenizer, model, AdapterSwitch()
+            self.tokenizer, self.model = tokenizer, model
+            self._adapters = AdapterSwitch(budget_mb=self._adapter_memory_mb)
             self.version = version
             self.path = Path(source) if Path(source).exists() else None
             self.context_window = min(window, self._max_context) if self._max_context else window
