@@ -122,18 +122,29 @@ class Bench:
         }
 
     def synthesize(self, facts: list[dict], progress: Progress) -> tuple[list[list], dict]:
+        """The QA pairs of ``facts``, written by the model (or ``--generator-model``) and answered by
+        the model; kept in ``--pairs`` and read back from it by a later run of the same writing."""
         tokenizer, model = self.fresh()
         base = self.backend(tokenizer, model, "base")
+        self.replay = replay_pairs(base, SYSTEM)
+        key = {"model": self.args.model, "generator": self.args.generator_model, "samples": self.args.samples,
+               "facts": [f["context"] for f in facts]}
+        kept_file = self.args.pairs
+        if kept_file and kept_file.is_file() and (kept := json.loads(kept_file.read_text()))["key"] == key:
+            return kept["pairs"], kept["summary"]
+        generator = base
+        if self.args.generator_model:
+            generator = TransformersBackend(resolve_model(self.args.generator_model, self.models_dir),
+                                            name=self.args.generator_model)
         task = progress.add_task("writing QA pairs", total=len(facts))
         pairs, reports = [], []
         started = time.perf_counter()
         for fact in facts:
-            kept, report = synthesize(base, base, fact["context"], system_prompt=SYSTEM, teacher_system=teacher_system,
-                                      config=SynthesisConfig(samples=self.args.samples))
+            kept, report = synthesize(generator, base, fact["context"], system_prompt=SYSTEM,
+                                      teacher_system=teacher_system, config=SynthesisConfig(samples=self.args.samples))
             pairs.append([(p.question, p.answer) for p in kept])
             reports.append(report.as_dict())
             progress.advance(task)
-        replay = replay_pairs(base, SYSTEM)
         written = {normalize_answer(q) for ps in pairs for q, _ in ps}
         summary = {
             "seconds_per_fact": round((time.perf_counter() - started) / len(facts), 1),
@@ -143,8 +154,11 @@ class Bench:
             "coverage": round(statistics.mean(r["coverage"] for r in reports), 3),
             # 0 unless the writer happened on one of the data set's own questions, word for word.
             "dataset_questions_written": sum(normalize_answer(qa["q"]) in written for f in facts for qa in f["qa"]),
+            "generator": self.args.generator_model or self.args.model,
         }
-        self.replay = replay
+        if kept_file:
+            kept_file.parent.mkdir(parents=True, exist_ok=True)
+            kept_file.write_text(json.dumps({"key": key, "pairs": pairs, "summary": summary}, indent=1))
         return pairs, summary
 
     def target(self, tokenizer, facts: list[dict], pairs: list[list]) -> list:
@@ -242,6 +256,10 @@ def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "facts" / "facts_dev.jsonl")
     parser.add_argument("--samples", type=int, default=SynthesisConfig().samples,
                         help="sampled question batches per sentence (0: rule-written questions only)")
+    parser.add_argument("--generator-model", help="the model that writes the sampled questions (default: --model "
+                        "itself; the product's generator_model), e.g. a larger local folder")
+    parser.add_argument("--pairs", type=Path, help="keep the written QA pairs here and reuse them in a later run "
+                        "of the same model, writer and facts (writing with a 0.5B model takes minutes a fact)")
     defaults = SelfParamConfig()  # the product's own defaults
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--lr", type=float, default=defaults.lr)
@@ -260,32 +278,37 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "single", "sequential"])
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "selfparam.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "examples" / "results" / "selfparam.png")
+    parser.add_argument("--resume", action="store_true", help="keep the conditions --json already holds (a run stopped midway)")
     args = parser.parse_args()
     if args.lora_r < 0 or (args.lora_r == 0 and "sequential" not in args.skip):
         parser.error("--lora-r: a rank >= 1, or 0 (full fine-tuning) with --skip sequential: versions are LoRA adapters")
     console = Console()
     facts = [json.loads(line) for line in args.data.read_text().splitlines()]
     bench = Bench(args, console)
-    results: dict = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+    results = Results(parser, args, resume=args.resume)  # written after every condition
     started = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         if {"batch", "single"} - set(args.skip):  # the sequential nights write their own pairs
             pairs, results["synthesis"] = bench.synthesize(facts[: max(args.facts, args.single)], progress)
+            results.save()
         if "batch" not in args.skip:
             batch = facts[: args.facts]
-            tokenizer, model = bench.fresh()
-            base = bench.backend(tokenizer, model, "base")
-            results["batch"] = {
-                "no context": bench.evaluate(base, batch),
-                "in context": bench.evaluate(base, batch, [teacher_system(f["context"]) for f in batch]),
-            }
-            for name in ("FT(C)", "FT(S)", "SELF-PARAM"):
-                results["batch"][name] = bench.method(name, batch, pairs[: args.facts], progress)
-        if "single" not in args.skip:
+            done = results.setdefault("batch", {})
+            if "in context" not in done:
+                tokenizer, model = bench.fresh()
+                base = bench.backend(tokenizer, model, "base")
+                done["no context"] = bench.evaluate(base, batch)
+                done["in context"] = bench.evaluate(base, batch, [teacher_system(f["context"]) for f in batch])
+                results.save()
+            for name in (n for n in ("FT(C)", "FT(S)", "SELF-PARAM") if n not in done):
+                done[name] = bench.method(name, batch, pairs[: args.facts], progress)
+                results.save()
+        if "single" not in args.skip and "single" not in results:
             singles = [bench.method("SELF-PARAM", [f], [p], progress) for f, p in zip(facts[: args.single], pairs)]
             results["single"] = {k: round(statistics.mean(s[k] for s in singles), 3)
                                  for k in ("contains", "unseen_contains", "f1", "pollution", "general_contains", "perplexity", "learn_s_per_fact")}
-        if "sequential" not in args.skip:
+            results.save()
+        if "sequential" not in args.skip and "sequential" not in results:
             results["sequential"] = bench.sequential(facts, progress)
     results["seconds"] = round(time.perf_counter() - started)
 
@@ -308,8 +331,7 @@ def main() -> None:
         console.print("first night's facts after each night:", seq["first_night_trajectory"])
         console.print("nights:", [(n["night"], n["promoted"], n["reasons"]) for n in seq["nights"]])
     console.print(f"synthesis: {results.get('synthesis')}; total {results['seconds']} s")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1))
+    results.save()
     if "batch" in results or "sequential" in results:
         plot(results, args.plot)
         console.print(f"wrote {args.json} and {args.plot}")
