@@ -131,17 +131,17 @@ def ranking(agent: Agent) -> tuple[str, str]:
 
 def _adapters(agent: Agent, text: str, user: str) -> str | tuple[str, ...] | None:
     """The user's adapters a turn saying ``text`` would be answered with: knowledge and policy."""
-    from graphs.routing import policy_of, route
+    from graphs.routing import answering, route
 
     chosen = route(agent.store, agent.library, text, user, agent.settings.route_min_score).adapter
-    return tuple(n for n in (chosen, policy_of(agent.library, user)) if n) or None
+    return answering(agent.library, user, chosen) or None
 
 
 def _taste_adapter(agent: Agent, question: str, user: str) -> tuple[tuple[str, ...] | None, list[str]]:
     """The user's adapter holding the experience closest to ``question``, with that experience's
     recall probes (the questions its gate checked the adapter answers), else two of the questions
     it was trained on; none when no adapter of theirs holds a close one."""
-    from graphs.routing import policy_of, route
+    from graphs.routing import answering, route
 
     found = route(agent.store, agent.library, question, user, agent.settings.route_min_score)
     if found.adapter is None:
@@ -149,7 +149,7 @@ def _taste_adapter(agent: Agent, question: str, user: str) -> tuple[tuple[str, .
     asked = [p.question for p in agent.retention.probes([found.experience]) if p.kind == "recall"]
     if not asked:  # the night set no probe aside: the questions it trained the adapter on
         asked = [question for question, _, _ in agent.retention.pairs([found.experience]).get(found.experience, [])][:2]
-    return tuple(n for n in (found.adapter, policy_of(agent.library, user)) if n), asked
+    return answering(agent.library, user, found.adapter), asked
 
 
 def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:

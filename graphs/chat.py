@@ -35,7 +35,7 @@ from agent.errors import StoreError
 from agent.llm.protocol import Backend, GenerationOptions, Message
 from graphs.prompt import turn_prompt
 from graphs.recommend import as_text, asks_for_picks
-from graphs.routing import LIVE, choose, policy_of
+from graphs.routing import LIVE, answering, choose, policy_of
 from memory.records import Adapter, NewTurn
 from memory.retention import Retention
 from memory.store import Store
@@ -142,7 +142,7 @@ def respond(state: ChatState, runtime: Runtime[ChatContext]) -> dict:
         if picked is not None:
             return {"reply": picked}
     prompt, dropped = turn_prompt(state, ctx)
-    merged = tuple(name for name in (adapter, policy) if name) or None
+    merged = answering(ctx.library, state["user"], adapter) or None
     generation = backend.generate(prompt, replace(ctx.options, adapter=merged), on_text=ctx.on_text)
     reply = {
         "text": generation.text,

@@ -53,7 +53,7 @@ from graphs.cleaning import pending
 from graphs.committee import Committee
 from graphs.extraction import is_informative
 from graphs.prompt import system_message
-from graphs.routing import policy_of, route
+from graphs.routing import answering, route
 from learners import evaluate as ev
 from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train
 from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
@@ -298,8 +298,8 @@ def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
     # Every probe is asked as a turn of its owner would be: routed by its question, with the
     # owner's refined policy (if any) merged too.
-    routes = [tuple(n for n in (route(ctx.store, library, p.question, owners[p.experience_id],
-                                      ctx.route_min_score).adapter, policy_of(library, owners[p.experience_id])) if n)
+    routes = [answering(library, owners[p.experience_id],
+                        route(ctx.store, library, p.question, owners[p.experience_id], ctx.route_min_score).adapter)
               for p in probes]
     answers: dict[int, str] = {}
     for merged in sorted(set(routes)):

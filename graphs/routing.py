@@ -43,6 +43,12 @@ def policy_of(library: Sequence[Adapter], user: str) -> str | None:
     return next((a.name for a in library if a.kind == "policy" and a.user == user), None)
 
 
+def answering(library: Sequence[Adapter], user: str, knowledge: str | None) -> tuple[str, ...]:
+    """The adapters a turn of ``user`` is answered with, merged together: the knowledge adapter
+    it was routed to (if any) and the user's refined policy (if any)."""
+    return tuple(name for name in (knowledge, policy_of(library, user)) if name)
+
+
 def route(store: Store, library: Sequence[Adapter], query: str, user: str, min_score: float) -> Route:
     """Search the user's experiences for ``query`` and choose (no search when no adapter is theirs)."""
     if not any(a.user == user for a in library):

@@ -4,7 +4,7 @@ embeddings, planted library entries (no adapter weights are needed to choose one
 from types import SimpleNamespace
 
 from graphs.nightly import gate
-from graphs.routing import route
+from graphs.routing import answering, route
 from learners.evaluate import GateThresholds
 from memory.records import Adapter
 
@@ -61,3 +61,12 @@ def test_the_gate_keeps_each_adapter_that_adds_and_promotes_when_one_is_kept():
     # Nothing kept: refused, with each adapter's reason.
     out = gate(_state(None, weak), _runtime())
     assert not out["passed"] and out["kept"] == [] and len(out["reasons"]) == 1
+
+
+def test_a_turn_is_answered_by_its_knowledge_adapter_and_its_own_user_s_policy_only():
+    library = [Adapter(name="v1.1", version="v1", user="ana", experiences=[1], path="/nowhere/1"),
+               Adapter(name="v2.1", version="v2", user="ana", kind="policy", experiences=[], path="/nowhere/2"),
+               Adapter(name="v2.2", version="v2", user="bo", kind="policy", experiences=[], path="/nowhere/3")]
+    assert answering(library, "ana", "v1.1") == ("v1.1", "v2.1")
+    assert answering(library, "ana", None) == ("v2.1",)
+    assert answering(library, "cy", None) == ()
