@@ -69,6 +69,7 @@ def test_a_thread_resumes_in_a_new_process(reverie, embedded_dir):
     assert "Ana" in follow["text"] and "Ana" not in fresh["text"]
 
 
+@pytest.mark.slow  # a full night on the real model (60 s); the refusal itself runs by default in tests/graphs/test_nightly.py
 def test_the_gate_refuses_a_version_that_damages_general_ability(reverie, embedded_dir, teodor):
     # A learning rate 50 times the default wrecks the model's ordinary answers: the night must
     # record the candidate, say why it refused it, and keep serving the base.
