@@ -15,11 +15,12 @@ Parts:
            seen items excluded; several gold items averaged), and with the product's own rule
            (every title the conversation names excluded: 89 of 726 test turns have a gold item
            that re-names one, which that rule can never hit). The conversations are split by
-           dialogue into two folds: the items' popularity (how often each was recommended) is
-           counted on one fold and is the only thing learned from data; every method is scored
-           on the other fold. Methods: the model naming 20 titles zero-shot (He et al.'s
-           protocol), retrieval alone, popularity, the pipeline without the model, the full
-           pipeline. Roles are renamed so that the seeker (who spoke last) is the user.
+           dialogue into two folds: the items' popularity (how often each was recommended) and
+           their related items (those recommended after a conversation that mentioned them,
+           most often first: an item's ``related`` field) are counted on one fold and are the
+           only things learned from data; every method is scored on the other fold. Methods:
+           the model naming 20 titles zero-shot (He et al.'s protocol), retrieval alone,
+           popularity, related items alone, the pipeline without the model, the full pipeline. Roles are renamed so that the seeker (who spoke last) is the user.
   taste    a user tells a taste in a chat, a night runs, and a new conversation with recall off
            asks for something to watch: the share of the top 3 that match the taste, with the
            night's weights, before the night, with recall on (the reference), and for another user
@@ -59,13 +60,15 @@ WEIGHTS = RecommendSettings().weights  # the product's defaults
 DATA = ROOT.parent / "shared" / "data"
 KS = (1, 5, 10, 20)
 PUBLISHED = {"Mistral-7B zero-shot": {"R@1": 0.031, "R@10": 0.132}, "GPT-4 zero-shot": {"R@1": 0.045, "R@10": 0.180}}
-FULL = ("retrieval", "similar", "model", "popular", "satisfying")
+FULL = ("retrieval", "similar", "related", "model", "popular", "satisfying")
+RELATED = 30  # related items kept per item
 # The literature's protocol excludes the data set's own list of seen items, and its gold answers often
 # re-name an item the conversation mentioned; the product never recommends a title the conversation
 # already names. Both are scored.
 PROTOCOLS = {"literature": False, "product": True}
 REDIAL_METHODS = {"zero-shot (model names 20)": ("model",), "retrieval alone": ("retrieval",),
-                  "popularity": ("popular",), "pipeline without the model": ("retrieval", "similar", "popular"),
+                  "popularity": ("popular",), "related alone": ("related",),
+                  "pipeline without the model": ("retrieval", "similar", "related", "popular"),
                   "full pipeline": FULL}
 
 
@@ -153,12 +156,18 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
     rows = [json.loads(line) for line in (DATA / "crs" / "redial_dev.jsonl").read_text().splitlines()]
     train, test = [r for r in rows if fold(r["dialog_id"]) == 0], [r for r in rows if fold(r["dialog_id"]) == 1]
     counts = Counter(i for r in train for i in r["rec"])
+    after: dict[int, Counter] = {}  # mentioned item -> the items recommended next, counted
+    for r in train:
+        for m in r["seen"]:
+            after.setdefault(m, Counter()).update(g for g in r["rec"] if g != m)
     catalogue = work / "redial.jsonl"
     with catalogue.open("w") as f:
         for line in (DATA / "crs" / "redial_items.jsonl").read_text().splitlines():
             item = json.loads(line)
             if counts[item["id"]]:
                 item["popularity"] = counts[item["id"]]
+            if item["id"] in after:
+                item["related"] = [i for i, _ in after[item["id"]].most_common(RELATED)]
             f.write(json.dumps(item) + "\n")
     start = time.perf_counter()
     imported = bot.import_catalogue(catalogue, "redial")
@@ -308,7 +317,9 @@ def main() -> None:
                 save()
             if "redial" in parts:
                 methods = [m.strip() for m in args.redial_methods.split(",")] if args.redial_methods else list(REDIAL_METHODS)
-                results["parts"]["redial"] = redial(bot, backend, args.limit, methods, console, Path(tmp))
+                measured = redial(bot, backend, args.limit, methods, console, Path(tmp))
+                earlier = results["parts"].get("redial", {}).get("methods", {})  # methods not run now are kept
+                results["parts"]["redial"] = {**measured, "methods": {**earlier, **measured["methods"]}}
                 save()
             if "taste" in parts:
                 results["parts"]["taste"] = taste(bot, console)

@@ -10,7 +10,8 @@
               on), the prompt carrying no memory
   candidates  from each source, best first: ``retrieval`` (the conversation and recalled tastes
               against the catalogue's index), ``similar`` (neighbours of the items the user
-              liked), ``model`` (the titles the model names when asked for recommendations,
+              liked), ``related`` (the items the catalogue lists as related to those mentioned,
+              liked first: an item's ``related`` field, e.g. "people who liked it also liked"), ``model`` (the titles the model names when asked for recommendations,
               matched to the catalogue: He et al.'s zero-shot protocol), ``popular`` (by the
               items' popularity field, when they carry one), and ``satisfying`` (the items that
               meet every constraint, when there are constraints)
@@ -47,7 +48,7 @@ from memory.records import CatalogueItem
 RRF_K = 60
 QUERY_CHARS = 600  # about the 256 tokens MiniLM reads
 NUDGE = 0.004  # per matched wanted tag or taste: about moving up a few places in one source
-SOURCES = ("retrieval", "similar", "model", "popular", "satisfying")
+SOURCES = ("retrieval", "similar", "related", "model", "popular", "satisfying")
 TASTE_QUESTION = "What kind of {kind}s do I like?"
 MODEL_PROMPT = ("Pretend you are a {kind} recommender system. I will give you a conversation between a user and "
                 "you (a recommender system). Based on the conversation, you reply me with {n} recommendations "
@@ -118,6 +119,7 @@ class View:
     vocab: Vocabulary
     position: dict[str, int]
     popular: list[int]  # positions, most popular first (empty when items carry no such field)
+    related: dict[int, list[int]] = field(default_factory=dict)  # position -> its ``related`` field's, in order
 
     @classmethod
     def load(cls, catalogues: Catalogues, name: str, popularity_field: str = "popularity") -> View:
@@ -125,9 +127,12 @@ class View:
         items = catalogues.items(name)
         scored = [(p, float(v)) for p, item in enumerate(items)
                   if isinstance(v := item.fields.get(popularity_field), (int, float)) and not isinstance(v, bool)]
+        position = {item.id: p for p, item in enumerate(items)}
+        related = {p: [position[str(i)] for i in listed if str(i) in position]
+                   for p, item in enumerate(items) if isinstance(listed := item.fields.get("related"), list)}
         return cls(name=name, created_at=catalogue.created_at, items=items, vocab=Vocabulary.of(items),
-                   position={item.id: p for p, item in enumerate(items)},
-                   popular=[p for p, _ in sorted(scored, key=lambda x: -x[1])])
+                   position=position, popular=[p for p, _ in sorted(scored, key=lambda x: -x[1])],
+                   related={p: r for p, r in related.items() if r})
 
 
 @dataclass
@@ -215,6 +220,8 @@ def candidates(state: RecState, ctx: RecContext) -> dict:
         vectors = ctx.index.vectors(liked)
         near = ctx.index.nearest([vectors[p] for p in liked if p in vectors], n + 1)
         found["similar"] = _interleave([[p for p, _ in row if p not in liked] for row in near])[:n]
+    if "related" in ctx.sources and view.related:
+        found["related"] = related_to(anchors(want, state["soft"], view), view)[:n]
     if "model" in ctx.sources and ctx.backend is not None:
         found["model"] = model_names(ctx.backend, state["messages"], view, ctx.kind, min(n, 20), ctx.adapter)
     if "popular" in ctx.sources and view.popular:
@@ -372,6 +379,11 @@ def reason(item: CatalogueItem, want: Wants, soft: Wants, sources: list[str], vi
         parts.append(f"you like {' and '.join(tastes)}")
     if "similar" in sources and want.liked:
         parts.append("like " + view.items[view.position[want.liked[0]]].title)
+    if "related" in sources:
+        p = view.position[item.id]
+        anchor = next((a for a in anchors(want, soft, view) if p in view.related.get(a, ())), None)
+        if anchor is not None:
+            parts.append("often liked with " + view.items[anchor].title)
     if "model" in sources:
         parts.append("the model suggests it")
     if not parts and "popular" in sources:
@@ -380,6 +392,22 @@ def reason(item: CatalogueItem, want: Wants, soft: Wants, sources: list[str], vi
         parts.append("close to what you described")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
+
+
+def anchors(want: Wants, soft: Wants, view: View) -> list[int]:
+    """The positions of the items the user liked, then of the others they mentioned."""
+    ids = want.liked + soft.liked + want.seen
+    return list(dict.fromkeys(view.position[i] for i in ids if i in view.position))
+
+
+def related_to(anchors: Sequence[int], view: View) -> list[int]:
+    """The items listed as related to the anchors, by votes: 1 / (1 + rank) from each anchor's
+    list, so an item related to several mentioned ones comes first; the anchors themselves never."""
+    votes: dict[int, float] = {}
+    for a in anchors:
+        for rank_, p in enumerate(view.related.get(a, ())):
+            votes[p] = votes.get(p, 0.0) + 1.0 / (1 + rank_)
+    return [p for p in sorted(votes, key=lambda p: -votes[p]) if p not in anchors]
 
 
 def _interleave(rows: list[list[int]]) -> list[int]:

@@ -97,7 +97,7 @@ def test_hard_constraints_are_never_violated_whatever_the_sources_propose(items,
     view = View(name="x", created_at="", items=catalogue, vocab=None, position={it.id: i for i, it in enumerate(catalogue)},
                 popular=[])
     rng = random.Random(seed)
-    found = {source: rng.sample(range(len(items)), rng.randint(0, len(items))) for source in ("retrieval", "model", "similar")}
+    found = {source: rng.sample(range(len(items)), rng.randint(0, len(items))) for source in ("retrieval", "model", "similar", "related")}
     state = {"messages": [], "wants": Wants(**c, seen=[str(s) for s in seen if s < len(items)]), "soft": Wants(),
              "found": found}
     runtime = SimpleNamespace(context=RecContext(view=view, index=None, k=10))
@@ -131,6 +131,27 @@ class BiasedComparator:
 
     def generate(self, messages, options, on_text=None, prefill=""):
         return Generation("1. Rocket Garden\n2. Bellwether (1992)\n3. The Unknown Film\n", 10, 10, "stop")
+
+
+def test_related_items_are_proposed_by_votes_from_every_title_mentioned(tmp_path):
+    rows = [{"id": "1", "title": "Alpha Station", "related": ["3", "4"]},
+            {"id": "2", "title": "Beta Harbour", "related": ["4", "5", "1"]},
+            {"id": "3", "title": "Gamma Road"}, {"id": "4", "title": "Delta Rising"}, {"id": "5", "title": "Epsilon"},
+            {"id": "6", "title": "Zeta Nights", "related": ["unknown id"]}]
+    store = Store.open(tmp_path)
+    catalogues = Catalogues(store, tmp_path / "catalogues")
+    catalogues.add("small", read_items("\n".join(json.dumps(r) for r in rows).encode()))
+    try:
+        films = SimpleNamespace(view=View.load(catalogues, "small"), index=catalogues.index("small"))
+        assert 5 not in films.view.related  # an id the catalogue lacks is dropped, and the empty list with it
+        result = run(films, [{"role": "user", "content": "I loved Alpha Station and Beta Harbour. What next?"}],
+                     sources=("related",), k=5)
+        # Delta Rising: 1/2 from Alpha + 1/1 from Beta; Gamma Road 1; Epsilon 1/2; neither mentioned title.
+        assert [p.title for p in result.items] == ["Delta Rising", "Gamma Road", "Epsilon"]
+        assert result.items[1].reason.startswith("Often liked with Alpha Station")
+    finally:
+        catalogues.close()
+        store.close()
 
 
 def test_the_comparator_ranks_the_top_by_both_orders_and_reports_its_consistency(films):
