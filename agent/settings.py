@@ -92,7 +92,7 @@ class RecommendSettings(BaseModel):
         "(the titles the model names) with a larger model: on the 135M one it added nothing and cost 5-10 s")
     per_source: int = Field(50, ge=1, le=1000, description="candidates each source proposes")
     weights: dict[Literal["retrieval", "similar", "related", "model", "popular", "satisfying"], float] = Field(
-        {"retrieval": 0.5, "similar": 0.5, "related": 1.0, "model": 1.0, "popular": 1.0, "satisfying": 1.0},
+        {"retrieval": 0.5, "similar": 0.5, "related": 0.5, "model": 1.0, "popular": 1.0, "satisfying": 1.0},
         description="each source's weight in the fusion (chosen on one ReDial fold, README)")
     rank: Literal["auto", "comparator", "score"] = Field(
         "auto", description="comparator: merge sort on the calibrated comparator; auto: when the card trusts it")

@@ -16,8 +16,8 @@ Parts:
            (every title the conversation names excluded: 89 of 726 test turns have a gold item
            that re-names one, which that rule can never hit). The conversations are split by
            dialogue into two folds: the items' popularity (how often each was recommended) and
-           their related items (those recommended after a conversation that mentioned them,
-           most often first: an item's ``related`` field) are counted on one fold and are the
+           their related items (those named in the same conversations, most often first: an
+           item's ``related`` field) are counted on one fold and are the
            only things learned from data; every method is scored on the other fold. Methods:
            the model naming 20 titles zero-shot (He et al.'s protocol), retrieval alone,
            popularity, related items alone, the pipeline without the model, the full pipeline. Roles are renamed so that the seeker (who spoke last) is the user.
@@ -156,18 +156,22 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
     rows = [json.loads(line) for line in (DATA / "crs" / "redial_dev.jsonl").read_text().splitlines()]
     train, test = [r for r in rows if fold(r["dialog_id"]) == 0], [r for r in rows if fold(r["dialog_id"]) == 1]
     counts = Counter(i for r in train for i in r["rec"])
-    after: dict[int, Counter] = {}  # mentioned item -> the items recommended next, counted
+    # Related items: those named together in one conversation (its mentions and the answer),
+    # counted; on the fold that chose it, this beat "recommended right after a mention" (0.157
+    # against 0.145 R@10 for the pipeline, 0.133 without either).
+    together: dict[int, Counter] = {}
     for r in train:
-        for m in r["seen"]:
-            after.setdefault(m, Counter()).update(g for g in r["rec"] if g != m)
+        named = set(r["seen"]) | set(r["rec"])
+        for m in named:
+            together.setdefault(m, Counter()).update(g for g in named if g != m)
     catalogue = work / "redial.jsonl"
     with catalogue.open("w") as f:
         for line in (DATA / "crs" / "redial_items.jsonl").read_text().splitlines():
             item = json.loads(line)
             if counts[item["id"]]:
                 item["popularity"] = counts[item["id"]]
-            if item["id"] in after:
-                item["related"] = [i for i, _ in after[item["id"]].most_common(RELATED)]
+            if item["id"] in together:
+                item["related"] = [i for i, _ in together[item["id"]].most_common(RELATED)]
             f.write(json.dumps(item) + "\n")
     start = time.perf_counter()
     imported = bot.import_catalogue(catalogue, "redial")
