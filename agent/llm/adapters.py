@@ -105,10 +105,10 @@ class AdapterSwitch:
         key = tuple(sorted(wanted))
         if key == tuple(sorted(self.merged)):
             return
-        loras = [self._lora(name) for name in key]
-        self._base(model, loras)
         weights = self.sets.pop(key, None) if key else {}
-        if weights is None:
+        if weights is None:  # only a set not kept reads its adapters (from disk past ``keep``)
+            loras = [self._lora(name) for name in key]
+            self._base(model, loras)
             weights = self._build(loras)
         if key:
             self.sets[key] = weights  # most recently used last

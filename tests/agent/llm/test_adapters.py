@@ -119,3 +119,19 @@ def test_an_unknown_or_detached_adapter_is_one_clear_error(backend, tiny_dir, tm
     assert torch.equal(backend.logits(prompt), plain)
     with pytest.raises(ModelError, match="no adapter 'a' is attached"):
         backend.generate([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2, adapter="a"))
+
+
+def test_switching_between_kept_sets_reads_no_adapter_from_disk(backend, tiny_dir, tmp_path):
+    """Past ``keep`` adapters the parsed LoRAs are dropped; a kept merged set still needs none."""
+    import shutil
+
+    _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
+    _planted_adapter(tiny_dir, tmp_path / "b", seed=2)
+    backend.attach({"a": tmp_path / "a", "b": tmp_path / "b"})
+    prompt = backend.render([{"role": "user", "content": "Hi"}])
+    a, b = backend.logits(prompt, "Hello.", adapter="a"), backend.logits(prompt, "Hello.", adapter="b")
+    backend._adapters.loaded.clear()
+    shutil.rmtree(tmp_path / "a")
+    shutil.rmtree(tmp_path / "b")
+    assert torch.equal(backend.logits(prompt, "Hello.", adapter="a"), a)
+    assert torch.equal(backend.logits(prompt, "Hello.", adapter="b"), b)
