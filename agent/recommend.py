@@ -3,8 +3,8 @@
 A recommendation reads a conversation (given, or a logged thread), recalls the user's own
 short-term memories and earlier statements as tastes (never another user's: recall filters on
 the user), and runs the pipeline of ``graphs.recommend``. Tastes that a night consolidated are
-not recalled: the user's adapter holding them is asked about them (its answer kept per version),
-so with recall off the weights are what can steer the picks.
+not recalled: they are read from the user's adapters by likelihood (``graphs.taste``; kept per
+version), so with recall off the weights are what can steer the picks.
 
 The comparator ranks only where the model's card trusts it (``[recommend] rank = "auto"``), or
 where the settings insist; the answer always says which ranking was used and why.
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 _VIEWS: OrderedDict[tuple[str, str, str], View] = OrderedDict()  # (home, name, created_at): a few loaded catalogues
 _KEEP_VIEWS = 4
-_TASTE_ANSWERS: dict = {}  # the weights' answers about a user's tastes, per version (graphs.recommend.RecContext)
+_TASTES_HELD: dict = {}  # the tastes read from a user's adapters, per version (graphs.recommend.RecContext)
+TASTE_EXPERIENCES = 3  # the user's experiences closest to the taste question whose adapters are read
+TASTE_ADAPTERS = 2
 
 
 def import_catalogue(agent: Agent, path: str | Path, name: str | None, replace: bool,
@@ -107,13 +109,13 @@ def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall
     tastes = _tastes(agent, messages, user) if recall else []
     backend = agent.backend if "model" in s.sources or method == "comparator" or knows_user else None
     said = " ".join(m["content"] for m in messages if m["role"] == "user")
-    taste_adapter, taste_questions = _taste_adapter(agent, TASTE_QUESTION.format(kind=s.kind), user) \
-        if knows_user else (None, [])
+    taste_adapters, without = _taste_adapters(agent, TASTE_QUESTION.format(kind=s.kind), user) \
+        if knows_user else ((), None)
     ctx = RecContext(view=view(agent, name), index=agent.catalogues.index(name), backend=backend,
                      adapter=_adapters(agent, said, user) if backend is not None else None,
-                     taste_adapter=taste_adapter, taste_questions=taste_questions, k=k,
+                     taste_adapters=taste_adapters, taste_without=without, k=k,
                      per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
-                     rank_reason=reason, rerank=s.rerank, on_status=on_status, remembered=_TASTE_ANSWERS)
+                     rank_reason=reason, rerank=s.rerank, on_status=on_status, remembered=_TASTES_HELD)
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
     return state["result"]
 
@@ -137,19 +139,18 @@ def _adapters(agent: Agent, text: str, user: str) -> str | tuple[str, ...] | Non
     return answering(agent.library, user, chosen) or None
 
 
-def _taste_adapter(agent: Agent, question: str, user: str) -> tuple[tuple[str, ...] | None, list[str]]:
-    """The user's adapter holding the experience closest to ``question``, with that experience's
-    recall probes (the questions its gate checked the adapter answers), else two of the questions
-    it was trained on; none when no adapter of theirs holds a close one."""
-    from graphs.routing import answering, route
+def _taste_adapters(agent: Agent, question: str, user: str) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...] | None]:
+    """The user's adapters holding their experiences closest to ``question`` (however close: a
+    taste that reads far from it, "I love anything set in space", is still read; an adapter that
+    holds no taste lifts no value above the others), each merged with their policy, and the
+    weights they are compared with: the policy alone, or the plain weights."""
+    from graphs.routing import LIVE, answering
 
-    found = route(agent.store, agent.library, question, user, agent.settings.route_min_score)
-    if found.adapter is None:
-        return None, []
-    asked = [p.question for p in agent.retention.probes([found.experience]) if p.kind == "recall"]
-    if not asked:  # the night set no probe aside: the questions it trained the adapter on
-        asked = [question for question, _, _ in agent.retention.pairs([found.experience]).get(found.experience, [])][:2]
-    return answering(agent.library, user, found.adapter), asked
+    hits = agent.store.search(question, user=user, k=TASTE_EXPERIENCES, kinds=("experience",), statuses=LIVE)
+    names = [a.name for h in hits for a in agent.library if a.user == user and a.kind == "knowledge"
+             and h.id in a.experiences]
+    chosen = tuple(answering(agent.library, user, name) for name in dict.fromkeys(names))[:TASTE_ADAPTERS]
+    return chosen, answering(agent.library, user, None) or None
 
 
 def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:

@@ -4,10 +4,9 @@
 
   wants       the hard constraints and the titles mentioned or liked (``graphs.wants``), and the
               user's tastes read the same way as soft preferences: recalled (short-term memories),
-              and, when a night consolidated them, answered by the weights: the adapter holding the
-              experience closest to "What kind of films do I like?" is asked that experience's
-              probe questions (those its gate checked it answers; else questions it was trained
-              on), the prompt carrying no memory
+              and, when a night consolidated them, read from the weights by likelihood
+              (``graphs.taste``): the genres and tags that the user's adapters make stand out as
+              the answer to "What kind of films do I like?", the prompt carrying no memory
   candidates  from each source, best first: ``retrieval`` (the conversation and recalled tastes
               against the catalogue's index), ``similar`` (neighbours of the items the user
               liked), ``related`` (the items the catalogue lists as related to those mentioned,
@@ -40,7 +39,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from agent.llm.protocol import Backend, GenerationOptions
+from agent.llm.protocol import AdapterChoice, Backend, GenerationOptions
+from graphs import taste
 from graphs.wants import Vocabulary, Wants, rating, read, runtime, values, violations, year
 from memory.catalogue import CatalogueIndex, Catalogues
 from memory.records import CatalogueItem
@@ -90,7 +90,8 @@ class Recommendation(BaseModel):
     liked: list[str]  # ids of mentioned items the user spoke well of
     tastes: list[str] = []  # recalled experiences that steered the candidates
     adapter: str | list[str] | None = None  # the user's adapters the model source answered with
-    taste_from_weights: str | None = None  # the user's consolidated tastes, as their adapter put them
+    tastes_from_weights: list[dict[str, Any]] = []  # consolidated tastes read from the user's adapters:
+    # {"field": "genres" | "tags", "value", "z": how far its likelihood ratio stands out}
     qualifying: int  # candidates left after the hard constraints
     note: str | None = None  # e.g. fewer than k qualify
     ranking: dict[str, Any]  # {"method": "comparator" | "score", "reason", and the comparator's figures}
@@ -141,10 +142,12 @@ class RecContext:
     index: CatalogueIndex
     backend: Backend | None = None  # needed for the model source and comparator ranking
     adapter: str | tuple[str, ...] | None = None  # the user's adapters the model source answers with
-    taste_adapter: str | tuple[str, ...] | None = None  # the adapter holding the user's consolidated tastes
-    taste_questions: Sequence[str] = ()  # what to ask it: the probes the gate checked, or trained questions
-    # The weights' answers by (version, adapter, questions): they change only when a night promotes,
-    # so a user's next request does not generate them again.
+    # The user's adapters that may hold their consolidated tastes (each merged with their policy, if
+    # any), and what each is compared with: the same weights without it.
+    taste_adapters: Sequence[AdapterChoice] = ()
+    taste_without: AdapterChoice = None
+    # The tastes read from the weights by (version, adapters, catalogue): they change only when a
+    # night promotes, so a user's next request does not score them again.
     remembered: dict = field(default_factory=dict)
     k: int = 10
     per_source: int = 50
@@ -166,7 +169,7 @@ class RecState(TypedDict, total=False):
     tastes: list[str]
     wants: Wants
     soft: Wants  # what the recalled tastes ask for: it nudges, never filters
-    taste_from_weights: str | None  # the weights' answer to TASTE_QUESTION
+    tastes_from_weights: list[dict[str, Any]]  # graphs.taste: read from the user's adapters
     found: dict[str, list[int]]  # source -> positions, best first
     qualifying: list[int]
     order: list[int]
@@ -190,19 +193,19 @@ def _timed(name: str):
 
 @_timed("wants")
 def wants(state: RecState, ctx: RecContext) -> dict:
-    vocab, tastes = ctx.view.vocab, list(state.get("tastes", []))
-    answered = None
-    if ctx.backend is not None and ctx.taste_adapter is not None:
-        questions = tuple(ctx.taste_questions or [TASTE_QUESTION.format(kind=ctx.kind)])
-        key = (ctx.backend.version, ctx.taste_adapter, questions)
+    vocab = ctx.view.vocab
+    soft = read([{"role": "user", "content": t} for t in state.get("tastes", [])], vocab)
+    held = []
+    if ctx.backend is not None and ctx.taste_adapters:
+        key = (ctx.backend.version, tuple(ctx.taste_adapters), ctx.taste_without, ctx.view.name, ctx.view.created_at)
         if key not in ctx.remembered:
-            options = GenerationOptions(max_new_tokens=48, temperature=0.0, adapter=ctx.taste_adapter)
-            ctx.remembered[key] = " ".join(ctx.backend.generate([{"role": "user", "content": q}], options).text.strip()
-                                           for q in questions)
-        answered = ctx.remembered[key]
-        tastes.append(answered)
-    soft = read([{"role": "user", "content": t} for t in tastes], vocab)
-    return {"wants": read(state["messages"], vocab), "soft": soft, "taste_from_weights": answered}
+            ctx.remembered[key] = taste.held(ctx.backend, TASTE_QUESTION.format(kind=ctx.kind), ctx.view.items,
+                                             ctx.kind, ctx.taste_adapters, ctx.taste_without)
+        held = ctx.remembered[key]
+    for found in held:  # a nudge and part of the retrieval query, like a recalled taste; never a filter
+        wanted = soft.genres_all if found["field"] == "genres" else soft.tags_any
+        wanted += [found["value"]] if found["value"] not in wanted else []
+    return {"wants": read(state["messages"], vocab), "soft": soft, "tastes_from_weights": held}
 
 
 @_timed("candidates")
@@ -213,7 +216,8 @@ def candidates(state: RecState, ctx: RecContext) -> dict:
         # Everything the user said, the latest last (the titles they mentioned early on are signal too),
         # cut to what the embedding model reads, then their recalled tastes.
         said = " ".join(m["content"] for m in state["messages"] if m.get("role") == "user")[-QUERY_CHARS:]
-        query = " ".join([said, *state.get("tastes", []), state.get("taste_from_weights") or ""])
+        held = [taste.answer(t["field"], t["value"], ctx.kind) for t in state.get("tastes_from_weights", [])]
+        query = " ".join([said, *state.get("tastes", []), *held])
         found["retrieval"] = [p for p, _ in ctx.index.nearest(ctx.index.embed([query]), n)[0]]
     liked = [view.position[i] for i in want.liked + state["soft"].liked if i in view.position]
     if "similar" in ctx.sources and liked:
@@ -286,7 +290,7 @@ def explain(state: RecState, runtime: Runtime[RecContext]) -> dict:
         mentioned=[{"id": i, "title": view.items[view.position[i]].title} for i in want.seen],
         liked=want.liked, tastes=state.get("tastes", []),
         adapter=list(ctx.adapter) if isinstance(ctx.adapter, tuple) else ctx.adapter,
-        taste_from_weights=state.get("taste_from_weights"), qualifying=len(state["qualifying"]), note=note,
+        tastes_from_weights=state.get("tastes_from_weights", []), qualifying=len(state["qualifying"]), note=note,
         ranking=state["ranking"], seconds=dict(ctx.seconds))
     return {"result": result}
 

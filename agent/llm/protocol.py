@@ -103,6 +103,10 @@ class Backend(Protocol):
 
     def score(self, prompt: str, continuation: str, adapter: AdapterChoice = None) -> TokenScores: ...
 
+    def score_batch(self, prompt: str, continuations: Sequence[str], adapter: AdapterChoice = None) -> list[TokenScores]:
+        """``score`` of each continuation after the same prompt, in batches (what taste reading needs)."""
+        ...
+
     def logits(self, prompt: str, continuation: str = "", adapter: AdapterChoice = None) -> torch.Tensor:
         """Float32 logits of shape (len(continuation tokens) + 1, vocab), with ``adapter`` merged
         (an attached one, by name) or the plain weights.

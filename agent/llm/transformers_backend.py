@@ -331,3 +331,23 @@ class TransformersBackend:
         logprobs = torch.log_softmax(self.logits(prompt, continuation, adapter)[:-1], dim=-1)  # (len(cont), V)
         picked = logprobs.gather(1, torch.tensor(cont_ids, device=logprobs.device)[:, None])[:, 0]
         return TokenScores(cont_ids, picked.tolist())
+
+    @torch.inference_mode()
+    def score_batch(self, prompt: str, continuations: Sequence[str], adapter: AdapterChoice = None,
+                    batch_size: int = 16) -> list[TokenScores]:
+        # Right-padded: a causal model's logits at a position do not depend on the padding after it.
+        out: list[TokenScores] = []
+        model = self._with(adapter)
+        for start in range(0, len(continuations), batch_size):
+            rows = [self._prompt_and_continuation_ids(prompt, c) for c in continuations[start : start + batch_size]]
+            width = max(len(p) + len(c) for p, c in rows)
+            ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, device=self._device)
+            mask = torch.zeros_like(ids)
+            for i, (p, c) in enumerate(rows):
+                ids[i, : len(p) + len(c)] = torch.tensor(p + c)
+                mask[i, : len(p) + len(c)] = 1
+            logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+            for i, (p, c) in enumerate(rows):
+                at = torch.arange(len(p) - 1, len(p) + len(c) - 1, device=ids.device)
+                out.append(TokenScores(c, logprobs[i, at, torch.tensor(c, dtype=torch.long, device=ids.device)].tolist()))
+        return out

@@ -88,7 +88,7 @@ def test_a_chat_message_asking_for_picks_is_answered_with_the_agent_s_picks(bot,
     assert bot.chat("Recommend something?").recommendation is None  # two catalogues, none configured
 
 
-def test_consolidated_tastes_are_asked_of_their_user_s_adapter_only(home, tiny_dir, tmp_path):
+def test_consolidated_tastes_are_read_from_their_user_s_adapter_only(home, tiny_dir, tmp_path):
     from agent import Agent
 
     (tmp_path / "movies.jsonl").write_text(MOVIES)
@@ -98,9 +98,14 @@ def test_consolidated_tastes_are_asked_of_their_user_s_adapter_only(home, tiny_d
         bot.teach("I adore films about dogs.", user="ana")
         assert bot.learn(user="ana").promoted
         [adapter] = bot.library
+        read_with = []
+        score = bot.backend.score_batch
+        bot.backend.score_batch = lambda prompt, texts, adapter=None: read_with.append(adapter) or score(prompt, texts,
+                                                                                                        adapter)
         ask = [{"role": "user", "content": "What should I watch tonight?"}]
         ana = bot.recommend(ask, user="ana", recall=False)
-        assert ana.taste_from_weights is not None and ana.tastes == []  # the tiny model's answer: noise
+        assert set(read_with) == {(adapter.name,), None} and ana.tastes == []  # ana's adapter against the base
         assert ana.adapter in (adapter.name, [adapter.name], None)
+        read_with.clear()
         bob = bot.recommend(ask, user="bob", recall=False)
-        assert bob.taste_from_weights is None and bob.adapter is None
+        assert read_with == [] and bob.tastes_from_weights == [] and bob.adapter is None

@@ -14,7 +14,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.llm.protocol import Generation
+from agent.llm.protocol import Generation, TokenScores
+from graphs import taste
 from graphs.recommend import RecContext, View, build_recommend_graph, filter_, rank
 from graphs.wants import Wants
 from memory.catalogue import Catalogues, read_items
@@ -181,27 +182,61 @@ def test_titles_the_model_names_are_matched_to_the_catalogue(films):
     assert sum("model" in p.sources for p in result.items) == 1
 
 
-def test_the_weights_answer_about_tastes_steers_like_a_recalled_taste(films):
-    asked = []
+class Likes:
+    """A scripted model, not a real one: every answer scores a little noise, and the answers that
+    name ``liked`` score higher with ``adapter`` merged (what a night's training does)."""
 
-    class Remembers:  # a scripted model whose adapter "knows" the user likes heists
-        version = "v1"  # the protocol's: the version served
+    version = "v1"  # the protocol's: the version served
 
-        def generate(self, messages, options, on_text=None, prefill=""):
-            asked.append((messages[-1]["content"], options.adapter))
-            return Generation("You like films about heists." if options.adapter == "v1.1" else "I don't know.", 8, 8, "stop")
+    def __init__(self, liked: str = "heist", adapter: str = "v1.1", lift: float = 3.0):
+        self.liked, self.adapter, self.lift, self.scored = liked, adapter, lift, []
 
+    def render(self, messages, add_generation_prompt=True):
+        return messages[-1]["content"]
+
+    def score_batch(self, prompt, continuations, adapter=None):
+        out = []
+        for continuation in continuations:
+            self.scored.append((prompt, continuation, adapter))
+            noise = random.Random(f"{continuation}|{adapter}").uniform(-0.3, 0.3)
+            lifted = self.lift if adapter == self.adapter and self.liked in continuation else 0.0
+            out.append(TokenScores([0], [noise + lifted - 10.0]))
+        return out
+
+
+def test_tastes_read_from_the_weights_by_likelihood_steer_like_a_recalled_taste(films):
     request = [{"role": "user", "content": "What should I watch tonight?"}]
-    result = run(films, request, k=3, backend=Remembers(), taste_adapter="v1.1", sources=("retrieval", "popular"))
-    assert asked == [("What kind of films do I like?", "v1.1")]
-    assert result.taste_from_weights == "You like films about heists."
+    model = Likes()
+    result = run(films, request, k=3, backend=model, taste_adapters=("v1.1",), sources=("retrieval", "popular"))
+    assert {prompt for prompt, _, _ in model.scored} == {"What kind of films do I like?"}  # no memory in the prompt
+    assert {adapter for _, _, adapter in model.scored} == {"v1.1", None}  # the adapter against the same weights
+    assert [(t["field"], t["value"]) for t in result.tastes_from_weights] == [("tags", "heist")]
     heists = {i.id for i in films.view.items if "heist" in i.fields["tags"]}
     assert {p.id for p in result.items} == heists and all("you like heist" in p.reason.lower() for p in result.items)
-    assert run(films, request, k=3, backend=Remembers()).taste_from_weights is None  # no adapter of theirs: not asked
+    assert run(films, request, k=3, backend=model).tastes_from_weights == []  # no adapter of theirs: not read
+    # an adapter that holds no taste lifts nothing out of the noise: nothing is read from it
+    assert run(films, request, k=3, backend=Likes(adapter="v1.2"), taste_adapters=("v1.1",)).tastes_from_weights == []
     remembered: dict = {}
-    for _ in range(2):  # the weights' answer is kept per version: the second request does not generate it again
-        run(films, request, k=3, backend=Remembers(), taste_adapter="v1.1", sources=("popular",), remembered=remembered)
-    assert len(asked) == 2
+    model.scored.clear()
+    for _ in range(2):  # kept per version: the second request does not score them again
+        run(films, request, k=3, backend=model, taste_adapters=("v1.1",), sources=("popular",), remembered=remembered)
+    assert len(model.scored) == 2 * len(taste.vocabulary(films.view.items))
+
+
+def test_of_several_adapters_the_one_holding_the_taste_is_read(films):
+    model = Likes(liked="western", adapter="v1.2")
+    result = run(films, [{"role": "user", "content": "Anything?"}], k=3, backend=model,
+                 taste_adapters=("v1.1", "v1.2"), taste_without="policy")
+    assert [(t["field"], t["value"]) for t in result.tastes_from_weights] == [("genres", "western")]
+    assert {a for _, _, a in model.scored} == {"v1.1", "v1.2", "policy"}  # compared with the policy alone
+    assert all("western" in i.fields["genres"] for i in films.view.items if i.id in {p.id for p in result.items})
+
+
+def test_a_taste_answer_names_the_value_in_the_catalogue_s_words():
+    assert taste.answer("genres", "western", "film") == "You like western films."
+    assert taste.answer("tags", "dogs", "book") == "You like books about dogs."
+    assert taste.standing_out({"a": 5.0, "b": 0.1, "c": -0.1, "d": 0.0}, min_z=1.5) == [("a", 1.73)]
+    assert taste.standing_out({"a": -1.0, "b": -5.0, "c": -5.0, "d": -5.0}, min_z=1.5) == []  # lowered less is no taste
 
 
 @pytest.mark.parametrize("text, asks", [

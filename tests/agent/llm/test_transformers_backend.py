@@ -67,6 +67,16 @@ def test_scores_and_logits_agree(tiny_backend):
     assert tiny_backend.logits(prompt).shape == (1, tiny_backend.model.config.vocab_size)
 
 
+def test_scoring_in_a_batch_equals_scoring_one_at_a_time(tiny_backend):
+    prompt = tiny_backend.render(HELLO)
+    texts = ["Hi.", "You like films about time travel and very long sentences.", "", "Hello there, friend"]
+    batched = tiny_backend.score_batch(prompt, texts, batch_size=3)  # a padded batch, and a batch of one
+    for text, scores in zip(texts, batched):
+        single = tiny_backend.score(prompt, text)
+        assert scores.token_ids == single.token_ids
+        assert torch.allclose(torch.tensor(scores.logprobs), torch.tensor(single.logprobs), atol=1e-4)
+
+
 def test_reload_swaps_weights_in_place(tiny_dir, tiny_dir_b):
     backend = TransformersBackend(tiny_dir, device="cpu")
     prompt = backend.render(HELLO)

@@ -1,0 +1,70 @@
+"""A user's consolidated taste, read from their adapters by likelihood instead of by generation.
+
+Asked "What kind of films do I like?", the embedded model's adapters answer in generic prose that
+names no taste (README, Performance: taste over a night), although the night trained them on
+the user's statement. What the night did to the weights shows in likelihood: for every genre and
+tag the catalogue uses, how much more probable the user's adapter makes the answer ("You like
+westerns.", "You like films about dogs.") than the same weights without it. A value is read as a
+taste when that log-likelihood ratio stands out from the ratios of all the other values (a
+night that taught nothing about films lifts or lowers them all alike), so the catalogue's own
+vocabulary is the space of answers and nothing is generated.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from agent.llm.protocol import AdapterChoice, Backend
+from graphs.wants import values
+from memory.records import CatalogueItem
+
+MAX_VALUES = 120  # the most common genres and tags scored, per adapter
+MIN_Z = 3.0  # standard deviations above the mean ratio over all values
+MAX_TASTES = 2
+
+
+def vocabulary(items: Iterable[CatalogueItem]) -> list[tuple[str, str]]:
+    """The (field, value) pairs a taste can be: genres and tags, those most items carry first."""
+    counts: Counter = Counter()
+    for item in items:
+        counts.update(("genres", v) for v in values(item, "genres"))
+        counts.update(("tags", v) for v in values(item, "tags"))
+    return [pair for pair, _ in counts.most_common(MAX_VALUES)]
+
+
+def answer(field: str, value: str, kind: str) -> str:
+    return f"You like {value} {kind}s." if field == "genres" else f"You like {kind}s about {value}."
+
+
+def likelihoods(backend: Backend, question: str, vocab: Sequence[tuple[str, str]], kind: str,
+                adapter: AdapterChoice) -> dict[tuple[str, str], float]:
+    """log p(answer | question) of each value's answer, with ``adapter``."""
+    prompt = backend.render([{"role": "user", "content": question}])
+    scored = backend.score_batch(prompt, [answer(f, v, kind) for f, v in vocab], adapter)
+    return {pair: s.total for pair, s in zip(vocab, scored)}
+
+
+def held(backend: Backend, question: str, items: Sequence[CatalogueItem], kind: str,
+         adapters: Sequence[AdapterChoice], without: AdapterChoice = None) -> list[dict]:
+    """The tastes the adapters hold: for each value its best log-likelihood ratio over the adapters
+    (each against ``without``), and the values whose ratio stands out."""
+    vocab = vocabulary(items)
+    plain = likelihoods(backend, question, vocab, kind, without)
+    lifted: dict[tuple[str, str], float] = {}
+    for adapter in adapters:
+        for pair, logp in likelihoods(backend, question, vocab, kind, adapter).items():
+            lifted[pair] = max(lifted.get(pair, float("-inf")), logp - plain[pair])
+    return [{"field": f, "value": v, "z": z} for (f, v), z in standing_out(lifted)]
+
+
+def standing_out(lifted: dict, min_z: float = MIN_Z, most: int = MAX_TASTES) -> list[tuple]:
+    """The keys whose ratio is positive and at least ``min_z`` deviations above the mean, best first."""
+    if len(lifted) < 3:
+        return []
+    mean, spread = statistics.mean(lifted.values()), statistics.pstdev(lifted.values())
+    if spread == 0:
+        return []
+    taken = [(k, round((r - mean) / spread, 2)) for k, r in lifted.items() if r > 0 and (r - mean) / spread >= min_z]
+    return sorted(taken, key=lambda x: -x[1])[:most]
