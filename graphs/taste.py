@@ -3,8 +3,9 @@
 Asked "What kind of films do I like?", the embedded model's adapters answer in generic prose that
 names no taste (README, Performance: taste over a night), although the night trained them on
 the user's statement. What the night did to the weights shows in likelihood: for every genre and
-tag the catalogue uses, how much more probable the user's adapter makes the answer ("You like
-westerns.", "You like films about dogs.") than the same weights without it. A value is read as a
+tag the catalogue uses, how much more probable the user's adapter makes the answer to "What kind
+of films do I like?" ("You like western films.", "You like Westerns.", "You like films about
+dogs.") than the same weights without it. A value is read as a
 taste when that log-likelihood ratio stands out from the ratios of all the other values (a
 night that taught nothing about films lifts or lowers them all alike), so the catalogue's own
 vocabulary is the space of answers and nothing is generated.
@@ -38,12 +39,24 @@ def answer(field: str, value: str, kind: str) -> str:
     return f"You like {value} {kind}s." if field == "genres" else f"You like {kind}s about {value}."
 
 
+def answers(field: str, value: str, kind: str) -> list[str]:
+    """The ways an answer may name the value. A genre is also a plural noun, as people say it
+    ("Comedies are what I watch most"): measured on two genre tastes, "You like comedy films."
+    ranked comedy 9th of 85 values and "You like Comedies." 1st."""
+    if field != "genres":
+        return [answer(field, value, kind)]
+    noun = value[:-1] + "ies" if value.endswith("y") else value + "s"
+    return [answer(field, value, kind), f"You like {noun[:1].upper() + noun[1:]}."]
+
+
 def likelihoods(backend: Backend, question: str, vocab: Sequence[tuple[str, str]], kind: str,
                 adapter: AdapterChoice) -> dict[tuple[str, str], float]:
-    """log p(answer | question) of each value's answer, with ``adapter``."""
+    """log p(answer | question) of each value's answers with ``adapter``, per answer form (the
+    ratio is taken form by form, then the best form counts)."""
     prompt = backend.render([{"role": "user", "content": question}])
-    scored = backend.score_batch(prompt, [answer(f, v, kind) for f, v in vocab], adapter)
-    return {pair: s.total for pair, s in zip(vocab, scored)}
+    texts = [(pair, text) for pair in vocab for text in answers(*pair, kind)]
+    scored = backend.score_batch(prompt, [text for _, text in texts], adapter)
+    return {(pair, text): s.total for (pair, text), s in zip(texts, scored)}
 
 
 def held(backend: Backend, question: str, items: Sequence[CatalogueItem], kind: str,
@@ -54,8 +67,8 @@ def held(backend: Backend, question: str, items: Sequence[CatalogueItem], kind: 
     plain = likelihoods(backend, question, vocab, kind, without)
     lifted: dict[tuple[str, str], float] = {}
     for adapter in adapters:
-        for pair, logp in likelihoods(backend, question, vocab, kind, adapter).items():
-            lifted[pair] = max(lifted.get(pair, float("-inf")), logp - plain[pair])
+        for (pair, text), logp in likelihoods(backend, question, vocab, kind, adapter).items():
+            lifted[pair] = max(lifted.get(pair, float("-inf")), logp - plain[pair, text])
     return [{"field": f, "value": v, "z": z} for (f, v), z in standing_out(lifted)]
 
 

@@ -220,7 +220,7 @@ def test_tastes_read_from_the_weights_by_likelihood_steer_like_a_recalled_taste(
     model.scored.clear()
     for _ in range(2):  # kept per version: the second request does not score them again
         run(films, request, k=3, backend=model, taste_adapters=("v1.1",), sources=("popular",), remembered=remembered)
-    assert len(model.scored) == 2 * len(taste.vocabulary(films.view.items))
+    assert len(model.scored) == 2 * sum(len(taste.answers(*pair, "film")) for pair in taste.vocabulary(films.view.items))
 
 
 def test_of_several_adapters_the_one_holding_the_taste_is_read(films):
@@ -235,6 +235,8 @@ def test_of_several_adapters_the_one_holding_the_taste_is_read(films):
 def test_a_taste_answer_names_the_value_in_the_catalogue_s_words():
     assert taste.answer("genres", "western", "film") == "You like western films."
     assert taste.answer("tags", "dogs", "book") == "You like books about dogs."
+    assert taste.answers("genres", "comedy", "film") == ["You like comedy films.", "You like Comedies."]
+    assert taste.answers("tags", "heist", "film") == ["You like films about heist."]
     assert taste.standing_out({"a": 5.0, "b": 0.1, "c": -0.1, "d": 0.0}, min_z=1.5) == [("a", 1.73)]
     assert taste.standing_out({"a": -1.0, "b": -5.0, "c": -5.0, "d": -5.0}, min_z=1.5) == []  # lowered less is no taste
 
