@@ -42,7 +42,7 @@ def answer(field: str, value: str, kind: str) -> str:
 def answers(field: str, value: str, kind: str) -> list[str]:
     """The ways an answer may name the value. A genre is also a plural noun, as people say it
     ("Comedies are what I watch most"): measured on two genre tastes, "You like comedy films."
-    ranked comedy 9th of 85 values and "You like Comedies." 1st."""
+    ranked comedy 16th of 85 values and "You like Comedies." 1st."""
     if field != "genres":
         return [answer(field, value, kind)]
     noun = value[:-1] + "ies" if value.endswith("y") else value + "s"
