@@ -310,18 +310,20 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1))
 
+    methods = [m.strip() for m in args.redial_methods.split(",")] if args.redial_methods else list(REDIAL_METHODS)
+    if unknown := [m for m in methods if m not in REDIAL_METHODS]:
+        parser.error(f"unknown ReDial method {unknown[0]!r}: one of {', '.join(REDIAL_METHODS)}")
     with tempfile.TemporaryDirectory() as tmp:
         overrides = {"model": args.model, "threads": args.threads}
         if args.models_dir:
             overrides["models_dir"] = args.models_dir
         with Agent.open(Path(tmp) / "home", **overrides) as bot:
-            needs_model = "recsys" in parts or ("redial" in parts and "model" in str(args.redial_methods or "zero"))
+            needs_model = "recsys" in parts or ("redial" in parts and any("model" in REDIAL_METHODS[m] for m in methods))
             backend = CachedBackend(bot.backend) if needs_model else None
             if "recsys" in parts:
                 results["parts"]["recsys"] = recsys(bot, backend, console)
                 save()
             if "redial" in parts:
-                methods = [m.strip() for m in args.redial_methods.split(",")] if args.redial_methods else list(REDIAL_METHODS)
                 measured = redial(bot, backend, args.limit, methods, console, Path(tmp))
                 earlier = results["parts"].get("redial", {}).get("methods", {})  # methods not run now are kept
                 results["parts"]["redial"] = {**measured, "methods": {**earlier, **measured["methods"]}}
