@@ -80,12 +80,17 @@ def test_switching_straight_from_one_adapter_to_another_gives_the_second_s_logit
     assert torch.equal(backend.logits(prompt, "Hello."), plain)
 
 
-def test_merged_sets_beyond_the_memory_budget_are_evicted_and_rebuilt_right(backend, tiny_dir, tmp_path):
+def _two_attached(backend, tiny_dir, tmp_path):
+    """Two planted adapters attached as "a" and "b": a prompt, and the logits with each."""
     _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
     _planted_adapter(tiny_dir, tmp_path / "b", seed=2)
     backend.attach({"a": tmp_path / "a", "b": tmp_path / "b"})
     prompt = backend.render([{"role": "user", "content": "Hi"}])
-    a, b = backend.logits(prompt, "Hello.", adapter="a"), backend.logits(prompt, "Hello.", adapter="b")
+    return prompt, backend.logits(prompt, "Hello.", adapter="a"), backend.logits(prompt, "Hello.", adapter="b")
+
+
+def test_merged_sets_beyond_the_memory_budget_are_evicted_and_rebuilt_right(backend, tiny_dir, tmp_path):
+    prompt, a, b = _two_attached(backend, tiny_dir, tmp_path)
     assert set(backend._adapters.sets) == {("a",), ("b",)}  # both kept: switching back costs nothing
     backend.attach({})  # a version without them: their sets go
     backend._adapters.budget = 0  # room for one set only: each switch rebuilds into the evicted one
@@ -125,11 +130,7 @@ def test_switching_between_kept_sets_reads_no_adapter_from_disk(backend, tiny_di
     """Past ``keep`` adapters the parsed LoRAs are dropped; a kept merged set still needs none."""
     import shutil
 
-    _planted_adapter(tiny_dir, tmp_path / "a", seed=1)
-    _planted_adapter(tiny_dir, tmp_path / "b", seed=2)
-    backend.attach({"a": tmp_path / "a", "b": tmp_path / "b"})
-    prompt = backend.render([{"role": "user", "content": "Hi"}])
-    a, b = backend.logits(prompt, "Hello.", adapter="a"), backend.logits(prompt, "Hello.", adapter="b")
+    prompt, a, b = _two_attached(backend, tiny_dir, tmp_path)
     backend._adapters.loaded.clear()
     shutil.rmtree(tmp_path / "a")
     shutil.rmtree(tmp_path / "b")
