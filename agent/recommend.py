@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 _VIEWS: OrderedDict[tuple[str, str, str], View] = OrderedDict()  # (home, name, created_at): a few loaded catalogues
 _KEEP_VIEWS = 4
-_TASTES_HELD: dict = {}  # the tastes read from a user's adapters, per version (graphs.recommend.RecContext)
+_TASTES_HELD: dict[str, dict] = {}  # per home, the tastes read from users' adapters per version (RecContext)
+_KEEP_TASTES = 1024  # per home, the oldest dropped first: an old version's are never asked again
 TASTE_EXPERIENCES = 3  # the user's experiences closest to the taste question whose adapters are read
 TASTE_ADAPTERS = 2
 
@@ -115,8 +116,11 @@ def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall
                      adapter=_adapters(agent, said, user) if backend is not None else None,
                      taste_adapters=taste_adapters, taste_without=without, k=k,
                      per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
-                     rank_reason=reason, rerank=s.rerank, on_status=on_status, remembered=_TASTES_HELD)
+                     rank_reason=reason, rerank=s.rerank, on_status=on_status,
+                     remembered=_TASTES_HELD.setdefault(str(agent.settings.home), {}))
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
+    while len(ctx.remembered) > _KEEP_TASTES:
+        del ctx.remembered[next(iter(ctx.remembered))]
     return state["result"]
 
 
