@@ -353,7 +353,7 @@ class TransformersBackend:
             for i, c in enumerate(rows):
                 ids[i, : len(c)] = torch.tensor(c, dtype=torch.long)
                 mask[i, len(prompt_ids) : len(prompt_ids) + len(c)] = 1
-            cache = copy.deepcopy(prefix.past_key_values)
+            cache = copy.deepcopy(prefix.cache)
             cache.batch_repeat_interleave(len(rows))
             logits = model(input_ids=ids, attention_mask=mask, cache=cache).logits
             for i, c in enumerate(rows):  # normalised only where a continuation token is read
