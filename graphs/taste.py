@@ -5,10 +5,10 @@ names no taste (README, Performance: taste over a night), although the night tra
 the user's statement. What the night did to the weights shows in likelihood: for every genre and
 tag the catalogue uses, how much more probable the user's adapter makes the answer to "What kind
 of films do I like?" ("You like western films.", "You like Westerns.", "You like films about
-dogs.") than the same weights without it. A value is read as a
-taste when that log-likelihood ratio stands out from the ratios of all the other values (a
-night that taught nothing about films lifts or lowers them all alike), so the catalogue's own
-vocabulary is the space of answers and nothing is generated.
+dogs.") than the same weights without it. A value is read as a taste when that log-likelihood
+ratio stands out from the ratios of all the other values (a night that taught nothing about
+films lifts or lowers them all alike), so the catalogue's own vocabulary is the space of answers
+and nothing is generated.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def answers(field: str, value: str, kind: str) -> list[str]:
 
 
 def likelihoods(backend: Backend, question: str, vocab: Sequence[tuple[str, str]], kind: str,
-                adapter: AdapterChoice) -> dict[tuple[str, str], float]:
-    """log p(answer | question) of each value's answers with ``adapter``, per answer form (the
-    ratio is taken form by form, then the best form counts)."""
+                adapter: AdapterChoice) -> dict[tuple[tuple[str, str], str], float]:
+    """log p(answer | question) with ``adapter``, by (value, answer form): the ratio is taken form
+    by form, then the best form counts."""
     prompt = backend.render([{"role": "user", "content": question}])
     texts = [(pair, text) for pair in vocab for text in answers(*pair, kind)]
     scored = backend.score_batch(prompt, [text for _, text in texts], adapter)

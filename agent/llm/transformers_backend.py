@@ -361,4 +361,3 @@ class TransformersBackend:
                 picked = rest.gather(1, torch.tensor(c[1:], dtype=torch.long, device=ids.device)[:, None])[:, 0]
                 out.append(TokenScores(c, ([first[c[0]].item()] if c else []) + picked.tolist()))
         return out
-        return out
