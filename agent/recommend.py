@@ -143,7 +143,8 @@ def _adapters(agent: Agent, text: str, user: str) -> str | tuple[str, ...] | Non
     return answering(agent.library, user, chosen) or None
 
 
-def _taste_adapters(agent: Agent, question: str, user: str) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...] | None]:
+def _taste_adapters(agent: Agent, question: str,
+                    user: str) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...] | None]:
     """The user's adapters holding their experiences closest to ``question`` (however close: a
     taste that reads far from it, "I love anything set in space", is still read; an adapter that
     holds no taste lifts no value above the others), each merged with their policy, and the

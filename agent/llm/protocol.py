@@ -103,7 +103,9 @@ class Backend(Protocol):
 
     def score(self, prompt: str, continuation: str, adapter: AdapterChoice = None) -> TokenScores: ...
 
-    def score_batch(self, prompt: str, continuations: Sequence[str], adapter: AdapterChoice = None) -> list[TokenScores]:
+    def score_batch(
+        self, prompt: str, continuations: Sequence[str], adapter: AdapterChoice = None
+    ) -> list[TokenScores]:
         """``score`` of each continuation after the same prompt, in batches (what taste reading needs)."""
         ...
 

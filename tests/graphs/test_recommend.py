@@ -220,7 +220,8 @@ def test_tastes_read_from_the_weights_by_likelihood_steer_like_a_recalled_taste(
     model.scored.clear()
     for _ in range(2):  # kept per version: the second request does not score them again
         run(films, request, k=3, backend=model, taste_adapters=("v1.1",), sources=("popular",), remembered=remembered)
-    assert len(model.scored) == 2 * sum(len(taste.answers(*pair, "film")) for pair in taste.vocabulary(films.view.items))
+    forms = sum(len(taste.answers(*pair, "film")) for pair in taste.vocabulary(films.view.items))
+    assert len(model.scored) == 2 * forms
 
 
 def test_of_several_adapters_the_one_holding_the_taste_is_read(films):
