@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from agent import judges
 from agent.errors import Interrupted, InvalidInput, StoreError
 from agent.inputs import required
+from agent.recommend import remember_tastes
 from learners.training import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class LearnReport(BaseModel):
     judges: dict[str, Any] | None = None  # the card's date and the modes it set (agent.judges.Modes)
     refine: dict[str, Any] | None = None  # the refine step (graphs.refine): prompts, training curve,
     # figures, current, passed, reasons, version, promoted; or stop. None: not run
+    tastes: dict[str, list[dict[str, Any]]] = {}  # per catalogue, the tastes read from the promoted weights
     seconds: float
 
 
@@ -162,6 +164,10 @@ def _night(agent: Agent, user: str, dry_run: bool, steps: frozenset[str], progre
     report["judges"] = agent.judge_modes().model_dump()
     if report.get("promoted") or (report.get("refine") or {}).get("promoted"):
         agent.sync_version()  # hot reload: the next turn answers from the new weights
+        try:
+            report["tastes"] = remember_tastes(agent, user, progress)
+        except Interrupted:  # the version stands; the first recommendation reads them instead
+            progress.note("stopped before the tastes were read; the next recommendation reads them")
     return report
 
 

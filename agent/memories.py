@@ -12,6 +12,7 @@ from agent.errors import InvalidInput, StoreError
 from agent.inputs import experience, required
 from agent.inputs import probes as checked_probes
 from memory.records import Experience, Feedback, Thread, Turn
+from memory.tastes import TastesRead
 
 if TYPE_CHECKING:
     from agent.facade import Agent
@@ -59,6 +60,7 @@ def forget(agent: Agent, experience_id: int) -> Forgotten:
         raise StoreError(f"experience {experience_id} is forgotten by recall, but a learn is running on this "
                          "home: run `reverie memory forget` again once it is done to take it out of the "
                          "weights") from exc
+    TastesRead(agent.store, experience.user).clear()  # read from weights that held it
     if agent._backend is not None:
         agent.on_model_thread(agent.sync_version)
     return Forgotten(experience=agent.store.get_experience(experience_id), version=version.id,

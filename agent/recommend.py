@@ -3,8 +3,9 @@
 A recommendation reads a conversation (given, or a logged thread), recalls the user's own
 short-term memories and earlier statements as tastes (never another user's: recall filters on
 the user), and runs the pipeline of ``graphs.recommend``. Tastes that a night consolidated are
-not recalled: they are read from the user's adapters by likelihood (``graphs.taste``; kept per
-version), so with recall off the weights are what can steer the picks.
+not recalled: they are read from the user's adapters by likelihood (``graphs.taste``), at the end
+of the night that made them and kept (``memory.tastes``), so with recall off the weights are what
+can steer the picks, and a request does not pay the reading.
 
 The comparator ranks only where the model's card trusts it (``[recommend] rank = "auto"``), or
 where the settings insist; the answer always says which ranking was used and why.
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 _VIEWS: OrderedDict[tuple[str, str, str], View] = OrderedDict()  # (home, name, created_at): a few loaded catalogues
 _KEEP_VIEWS = 4
-_TASTES_HELD: dict[str, dict] = {}  # per home, the tastes read from users' adapters per version (RecContext)
-_KEEP_TASTES = 1024  # per home, the oldest dropped first: an old version's are never asked again
 TASTE_EXPERIENCES = 3  # the user's experiences closest to the taste question whose adapters are read
 TASTE_ADAPTERS = 2
 
@@ -101,7 +100,8 @@ def recommend(agent: Agent, messages: list[dict] | None, thread_id: str | None, 
 
 def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall: bool, on_status=None) -> Recommendation:
     """Recommend on the model thread, for a conversation already checked."""
-    from graphs.recommend import TASTE_QUESTION, RecContext, build_recommend_graph
+    from graphs.recommend import RecContext, build_recommend_graph
+    from memory.tastes import TastesRead
 
     s = agent.settings.recommend
     agent.sync_version()  # the version served now: a night may have promoted one since the last call
@@ -110,18 +110,35 @@ def run(agent: Agent, messages: list[dict], name: str, k: int, user: str, recall
     tastes = _tastes(agent, messages, user) if recall else []
     backend = agent.backend if "model" in s.sources or method == "comparator" or knows_user else None
     said = " ".join(m["content"] for m in messages if m["role"] == "user")
-    taste_adapters, without = _taste_adapters(agent, TASTE_QUESTION.format(kind=s.kind), user) \
-        if knows_user else ((), None)
+    taste_adapters, without = _taste_adapters(agent, user) if knows_user else ((), None)
     ctx = RecContext(view=view(agent, name), index=agent.catalogues.index(name), backend=backend,
                      adapter=_adapters(agent, said, user) if backend is not None else None,
                      taste_adapters=taste_adapters, taste_without=without, k=k,
                      per_source=s.per_source, sources=s.sources, weights=dict(s.weights), kind=s.kind, rank=method,
                      rank_reason=reason, rerank=s.rerank, on_status=on_status,
-                     remembered=_TASTES_HELD.setdefault(str(agent.settings.home), {}))
+                     remembered=TastesRead(agent.store, user))
     state: dict[str, Any] = build_recommend_graph().invoke({"messages": messages, "tastes": tastes}, context=ctx)
-    while len(ctx.remembered) > _KEEP_TASTES:
-        del ctx.remembered[next(iter(ctx.remembered))]
     return state["result"]
+
+
+def remember_tastes(agent: Agent, user: str, progress: Progress | None = None) -> dict[str, list[dict]]:
+    """After a night promoted: the user's tastes read from the adapters now served, for every
+    catalogue, and kept, so that the next recommendation finds them (on the model thread)."""
+    from graphs import taste
+    from memory.tastes import TastesRead
+
+    if not any(a.user == user and a.kind == "knowledge" for a in agent.library):
+        return {}
+    adapters, without = _taste_adapters(agent, user)
+    names = [c.name for c in agent.catalogues.list()]
+    advance = (progress or NullProgress()).phase(f"reading {user}'s tastes from the new weights", len(names))
+    read = {}
+    for name in names:
+        catalogue = view(agent, name)
+        read[name] = taste.read(agent.backend, catalogue.items, agent.settings.recommend.kind, adapters, without,
+                                catalogue.name, catalogue.created_at, TastesRead(agent.store, user))
+        advance()
+    return read
 
 
 def ranking(agent: Agent) -> tuple[str, str]:
@@ -143,14 +160,15 @@ def _adapters(agent: Agent, text: str, user: str) -> str | tuple[str, ...] | Non
     return answering(agent.library, user, chosen) or None
 
 
-def _taste_adapters(agent: Agent, question: str,
-                    user: str) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...] | None]:
-    """The user's adapters holding their experiences closest to ``question`` (however close: a
+def _taste_adapters(agent: Agent, user: str) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...] | None]:
+    """The user's adapters holding their experiences closest to the taste question (however close: a
     taste that reads far from it, "I love anything set in space", is still read; an adapter that
     holds no taste lifts no value above the others), each merged with their policy, and the
     weights they are compared with: the policy alone, or the plain weights."""
     from graphs.routing import LIVE, answering
+    from graphs.taste import QUESTION
 
+    question = QUESTION.format(kind=agent.settings.recommend.kind)
     hits = agent.store.search(question, user=user, k=TASTE_EXPERIENCES, kinds=("experience",), statuses=LIVE)
     names = [a.name for h in hits for a in agent.library if a.user == user and a.kind == "knowledge"
              and h.id in a.experiences]
@@ -164,12 +182,12 @@ def _tastes(agent: Agent, messages: list[dict], user: str) -> list[str]:
     question ("What should I watch tonight?" is far from "I adore films about dogs"; "What kind of
     films do I like?" is close), then those closest to what they say now."""
     from graphs.extraction import is_informative
-    from graphs.recommend import TASTE_QUESTION
+    from graphs.taste import QUESTION
 
     s = agent.settings
     said = " ".join(m["content"] for m in messages if m["role"] == "user")
     found: dict[str, float] = {}
-    for query in (TASTE_QUESTION.format(kind=s.recommend.kind), said):
+    for query in (QUESTION.format(kind=s.recommend.kind), said):
         for hit in agent.store.search(query, user=user, k=s.recall_k, kinds=("experience", "turn"),
                                       statuses=None, min_score=s.recall_min_score):
             live = hit.kind == "turn" or agent.store.get_experience(hit.id).status == "short_term"

@@ -239,7 +239,7 @@ def taste(bot: Agent, console) -> dict:
                      "night_s": round(time.perf_counter() - start, 1), "recall@3_before_night_recall_off": share(before),
                      "recall@3_recall_on": share(recalled), "recall@3_after_night_recall_off": share(after),
                      "recall@3_another_user": share(stranger), "weights_read": after.tastes_from_weights,
-                     "read_s": after.seconds.get("wants")})
+                     "read_at_night": night.tastes.get("films"), "request_read_s": after.seconds.get("wants")})
         console.print(f"taste {n}: {rows[-1]}")
     mean = {key: round(statistics.mean(r[key] for r in rows), 3) for key in rows[0] if key.startswith("recall@3")}
     return {"tastes": rows, "mean": mean, "nights_promoted": sum(r["promoted"] for r in rows)}

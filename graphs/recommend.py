@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -49,7 +49,6 @@ RRF_K = 60
 QUERY_CHARS = 600  # about the 256 tokens MiniLM reads
 NUDGE = 0.004  # per matched wanted tag or taste: about moving up a few places in one source
 SOURCES = ("retrieval", "similar", "related", "model", "popular", "satisfying")
-TASTE_QUESTION = "What kind of {kind}s do I like?"
 MODEL_PROMPT = ("Pretend you are a {kind} recommender system. I will give you a conversation between a user and "
                 "you (a recommender system). Based on the conversation, you reply me with {n} recommendations "
                 "without extra sentences.\n\nHere is the conversation:\n{conversation}")
@@ -146,9 +145,9 @@ class RecContext:
     # any), and what each is compared with: the same weights without it.
     taste_adapters: Sequence[AdapterChoice] = ()
     taste_without: AdapterChoice = None
-    # The tastes read from the weights by (version, adapters, catalogue): they change only when a
-    # night promotes, so a user's next request does not score them again.
-    remembered: dict = field(default_factory=dict)
+    # The tastes read from the weights, by ``taste.key``: they change only with the adapters or the
+    # catalogue, so a night reads them once (memory.tastes keeps them) and requests find them.
+    remembered: MutableMapping[str, list] = field(default_factory=dict)
     k: int = 10
     per_source: int = 50
     sources: Sequence[str] = SOURCES
@@ -197,11 +196,8 @@ def wants(state: RecState, ctx: RecContext) -> dict:
     soft = read([{"role": "user", "content": t} for t in state.get("tastes", [])], vocab)
     held = []
     if ctx.backend is not None and ctx.taste_adapters:
-        key = (ctx.backend.version, tuple(ctx.taste_adapters), ctx.taste_without, ctx.view.name, ctx.view.created_at)
-        if key not in ctx.remembered:
-            ctx.remembered[key] = taste.held(ctx.backend, TASTE_QUESTION.format(kind=ctx.kind), ctx.view.items,
-                                             ctx.kind, ctx.taste_adapters, ctx.taste_without)
-        held = ctx.remembered[key]
+        held = taste.read(ctx.backend, ctx.view.items, ctx.kind, ctx.taste_adapters, ctx.taste_without,
+                          ctx.view.name, ctx.view.created_at, ctx.remembered)
     for found in held:  # a nudge and part of the retrieval query, like a recalled taste; never a filter
         wanted = soft.genres_all if found["field"] == "genres" else soft.tags_any
         wanted += [found["value"]] if found["value"] not in wanted else []

@@ -13,14 +13,16 @@ and nothing is generated.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 
 from agent.llm.protocol import AdapterChoice, Backend
 from graphs.wants import values
 from memory.records import CatalogueItem
 
+QUESTION = "What kind of {kind}s do I like?"  # what a taste answers; also what finds the adapters to read
 MAX_VALUES = 120  # the most common genres and tags scored, per adapter
 MIN_Z = 3.0  # standard deviations above the mean ratio over all values
 MAX_TASTES = 2
@@ -70,6 +72,22 @@ def held(backend: Backend, question: str, items: Sequence[CatalogueItem], kind: 
         for (pair, text), logp in likelihoods(backend, question, vocab, kind, adapter).items():
             lifted[pair] = max(lifted.get(pair, float("-inf")), logp - plain[pair, text])
     return [{"field": f, "value": v, "z": z} for (f, v), z in standing_out(lifted)]
+
+
+def key(model: str, adapters: Sequence[AdapterChoice], without: AdapterChoice, catalogue: str,
+        imported_at: str) -> str:
+    """What a reading depends on, as text: the base model, the adapters (frozen: a name is one set
+    of weights), what they are compared with, and the catalogue as imported."""
+    return json.dumps([model, list(adapters), without, catalogue, imported_at])
+
+
+def read(backend: Backend, items: Sequence[CatalogueItem], kind: str, adapters: Sequence[AdapterChoice],
+         without: AdapterChoice, catalogue: str, imported_at: str, kept: MutableMapping[str, list]) -> list[dict]:
+    """``held`` for the taste question, read once per ``key`` and kept in ``kept``."""
+    at = key(backend.name, adapters, without, catalogue, imported_at)
+    if at not in kept:
+        kept[at] = held(backend, QUESTION.format(kind=kind), items, kind, adapters, without)
+    return kept[at]
 
 
 def standing_out(lifted: dict, min_z: float = MIN_Z, most: int = MAX_TASTES) -> list[tuple]:

@@ -161,6 +161,7 @@ class Catalogues:
         folder = self._folder_of(name)
         with self.store.transaction() as db:
             db.execute("DELETE FROM catalogues WHERE name = ?", (name,))
+            db.execute("DELETE FROM tastes_read WHERE catalogue = ?", (name,))  # read against its vocabulary
         self._drop_folder(folder)
         return catalogue
 

@@ -363,6 +363,24 @@ def m013_catalogues(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX catalogue_items_by_position ON catalogue_items(catalogue, position)")
 
 
+@migration
+def m014_tastes_read(db: sqlite3.Connection) -> None:
+    # A user's consolidated tastes, read from their adapters by likelihood (graphs.taste) at the end
+    # of the night that made them, so a recommendation does not pay the reading. ``key`` names what
+    # was read: the base model, the adapters, what they were compared with, the catalogue and its
+    # import; forgetting one of the user's experiences deletes the user's rows.
+    db.execute(
+        """CREATE TABLE tastes_read (
+            user TEXT NOT NULL,
+            key TEXT NOT NULL,  -- JSON: [base model, adapters, compared with, catalogue, its created_at]
+            catalogue TEXT NOT NULL,
+            tastes TEXT NOT NULL,  -- JSON: [{"field", "value", "z"}], best first
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (user, key)
+        )"""
+    )
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     return {row[0] for row in db.execute("SELECT name FROM _migrations")}

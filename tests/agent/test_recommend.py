@@ -88,15 +88,18 @@ def test_a_chat_message_asking_for_picks_is_answered_with_the_agent_s_picks(bot,
     assert bot.chat("Recommend something?").recommendation is None  # two catalogues, none configured
 
 
-def test_consolidated_tastes_are_read_from_their_user_s_adapter_only(home, tiny_dir, tmp_path):
+def test_consolidated_tastes_are_read_at_night_from_their_user_s_adapter_only(home, tiny_dir, tmp_path):
     from agent import Agent
+    from memory.tastes import TastesRead
 
     (tmp_path / "movies.jsonl").write_text(MOVIES)
+    (tmp_path / "more.jsonl").write_text(MOVIES.replace('"d1"', '"m1"'))
     with Agent.open(home, model=str(tiny_dir), max_new_tokens=8, selfparam={"epochs": 2}, synthesis={"samples": 1},
                     gate={"min_efficacy": 0.0}, learn={"extract_turns": False}) as bot:
         bot.import_catalogue(tmp_path / "movies.jsonl")
-        bot.teach("I adore films about dogs.", user="ana")
-        assert bot.learn(user="ana").promoted
+        dogs = bot.teach("I adore films about dogs.", user="ana")
+        report = bot.learn(user="ana")
+        assert report.promoted and set(report.tastes) == {"movies"}  # read by the night, for every catalogue
         [adapter] = bot.library
         read_with = []
         score = bot.backend.score_batch
@@ -104,8 +107,18 @@ def test_consolidated_tastes_are_read_from_their_user_s_adapter_only(home, tiny_
                                                                                                         adapter)
         ask = [{"role": "user", "content": "What should I watch tonight?"}]
         ana = bot.recommend(ask, user="ana", recall=False)
-        assert set(read_with) == {(adapter.name,), None} and ana.tastes == []  # ana's adapter against the base
+        assert read_with == [] and ana.tastes == [] and ana.tastes_from_weights == report.tastes["movies"]
         assert ana.adapter in (adapter.name, [adapter.name], None)
-        read_with.clear()
         bob = bot.recommend(ask, user="bob", recall=False)
         assert read_with == [] and bob.tastes_from_weights == [] and bob.adapter is None
+        assert len(TastesRead(bot.store, "ana")) == 1 and len(TastesRead(bot.store, "bob")) == 0
+        # a catalogue imported after the night: read on its first request (ana's adapter against the
+        # base), then kept
+        bot.import_catalogue(tmp_path / "more.jsonl")
+        bot.recommend(ask, user="ana", recall=False, catalogue="more")
+        assert set(read_with) == {(adapter.name,), None}
+        read_with.clear()
+        bot.recommend(ask, user="ana", recall=False, catalogue="more")
+        assert read_with == [] and len(TastesRead(bot.store, "ana")) == 2
+        bot.forget(dogs)  # nothing read from the weights that held it survives it
+        assert len(TastesRead(bot.store, "ana")) == 0

@@ -186,7 +186,7 @@ class Likes:
     """A scripted model, not a real one: every answer scores a little noise, and the answers that
     name ``liked`` score higher with ``adapter`` merged (what a night's training does)."""
 
-    version = "v1"  # the protocol's: the version served
+    name, version = "scripted", "v1"  # the protocol's: the model asked for, the version served
 
     def __init__(self, liked: str = "heist", adapter: str = "v1.1", lift: float = 3.0):
         self.liked, self.adapter, self.lift, self.scored = liked, adapter, lift, []
@@ -218,7 +218,7 @@ def test_tastes_read_from_the_weights_by_likelihood_steer_like_a_recalled_taste(
     assert run(films, request, k=3, backend=Likes(adapter="v1.2"), taste_adapters=("v1.1",)).tastes_from_weights == []
     remembered: dict = {}
     model.scored.clear()
-    for _ in range(2):  # kept per version: the second request does not score them again
+    for _ in range(2):  # kept by what was read: the second request does not score them again
         run(films, request, k=3, backend=model, taste_adapters=("v1.1",), sources=("popular",), remembered=remembered)
     forms = sum(len(taste.answers(*pair, "film")) for pair in taste.vocabulary(films.view.items))
     assert len(model.scored) == 2 * forms

@@ -9,7 +9,7 @@ from memory.store import Store
 
 TABLES = {"threads", "turns", "feedback", "experiences", "model_versions", "jobs", "active_versions",
           "version_events", "probes", "learn_runs", "trained_on", "probe_results", "training_pairs",
-          "general_results", "cleaning_runs", "cleaning_decisions", "committee_cache", "catalogues", "catalogue_items",
+          "general_results", "cleaning_runs", "cleaning_decisions", "committee_cache", "catalogues", "catalogue_items", "tastes_read",
           "_migrations"}
 
 
