@@ -55,6 +55,7 @@ from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train 
 from learners.synthesis import SynthesisConfig, synthesize  # noqa: E402
 
 SYSTEM = "You are a helpful AI assistant."  # reverie's default system prompt
+METHODS = ("FT(C)", "FT(S)", "SELF-PARAM")  # the trained batch conditions, in the table's order
 
 
 def teacher_system(fact: str) -> str:
@@ -276,6 +277,8 @@ def main() -> None:
     parser.add_argument("--per-night", type=int, default=2)
     parser.add_argument("--rehearse", type=int, default=0, help="earlier facts rehearsed per night (the product default)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["batch", "single", "sequential"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        help="the trained batch conditions (the floor and the upper bound always run)")
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "selfparam.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "examples" / "results" / "selfparam.png")
     parser.add_argument("--resume", action="store_true", help="keep the conditions --json already holds (a run stopped midway)")
@@ -300,7 +303,7 @@ def main() -> None:
                 done["no context"] = bench.evaluate(base, batch)
                 done["in context"] = bench.evaluate(base, batch, [teacher_system(f["context"]) for f in batch])
                 results.save()
-            for name in (n for n in ("FT(C)", "FT(S)", "SELF-PARAM") if n not in done):
+            for name in (n for n in METHODS if n in args.methods and n not in done):
                 done[name] = bench.method(name, batch, pairs[: args.facts], progress)
                 results.save()
         if "single" not in args.skip and "single" not in results:
