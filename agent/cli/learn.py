@@ -32,6 +32,9 @@ def learn(
         _print_night(report, dry_run)
     if report.refine:
         _print_refine(report.refine)
+    for catalogue, tastes in report.tastes.items():
+        read = ", ".join(f"{t['value']} ({t['field']}, z {t['z']})" for t in tastes) or "none stands out"
+        out.print(f"tastes read from the new weights for catalogue {catalogue}: {read}", markup=False)
     if report.judges:
         print_modes(report.judges)
 

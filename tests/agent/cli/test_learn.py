@@ -13,9 +13,14 @@ def test_learn_and_retention_commands(cli, tmp_path, one_line_error):
     assert code == 0
     code, out, _ = cli(*fast, "learn", "--dry-run", "--json")
     assert code == 0 and json.loads(out)["dry_run"] and json.loads(out)["run_id"] is None
+    films = tmp_path / "films.jsonl"
+    films.write_text('{"id": "d1", "title": "Good Boy Rex", "tags": ["dogs"]}\n{"id": "h1", "title": "Night Tide", '
+                     '"tags": ["sea"]}\n{"id": "c1", "title": "Chess Club", "tags": ["chess"]}\n')
+    assert cli("catalogue", "import", str(films))[0] == 0
     code, out, _ = cli(*fast, "learn", "--json")
     report = json.loads(out)
     assert code == 0 and report["version"] == "v1" and report["promoted"]
+    assert set(report["tastes"]) == {"films"}  # read from the promoted weights, for every catalogue
     assert set(report["figures"]) >= {"efficacy", "general_contains", "perplexity"}
     assert report["synthesis"]["1"]["probes"] == ["Where does Teodor work?"]  # the given one, no other
 
@@ -27,6 +32,9 @@ def test_learn_and_retention_commands(cli, tmp_path, one_line_error):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, _ = cli("retention")
     assert code == 0 and "v1" in out and "by age" in out
+    assert cli("teach", "I adore films about dogs.")[0] == 0
+    code, out, _ = cli(*fast, "learn")
+    assert code == 0 and "promoted v2" in out and "tastes read from the new weights for catalogue films:" in out
 
     code, _, err = cli("retention", "--plot", str(tmp_path / "retention.txt"))
     assert code == 2 and one_line_error(err) and "PNG" in err
