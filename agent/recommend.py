@@ -127,10 +127,10 @@ def remember_tastes(agent: Agent, user: str, progress: Progress | None = None) -
     from graphs import taste
     from memory.tastes import TastesRead
 
-    if not any(a.user == user and a.kind == "knowledge" for a in agent.library):
+    names = [c.name for c in agent.catalogues.list()]
+    if not names or not any(a.user == user and a.kind == "knowledge" for a in agent.library):
         return {}
     adapters, without = _taste_adapters(agent, user)
-    names = [c.name for c in agent.catalogues.list()]
     advance = (progress or NullProgress()).phase(f"reading {user}'s tastes from the new weights", len(names))
     read = {}
     for name in names:

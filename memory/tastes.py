@@ -29,7 +29,7 @@ class TastesRead(MutableMapping[str, list[dict[str, Any]]]):
         return json.loads(rows[0]["tastes"])
 
     def __setitem__(self, key: str, tastes: list[dict[str, Any]]) -> None:
-        catalogue = json.loads(key)[3]
+        catalogue = json.loads(key)[3]  # graphs.taste.key: [model, adapters, without, catalogue, imported_at]
         with self.store.transaction() as db:
             db.execute("INSERT INTO tastes_read (key, user, catalogue, tastes, created_at) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (user, key) DO UPDATE SET tastes = excluded.tastes, created_at = excluded.created_at",
