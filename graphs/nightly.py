@@ -107,6 +107,7 @@ class Workbench:
     model: Any = None  # the base, then (after train) the PeftModel candidate
     base: Any = None  # a backend over the base weights, before any adapter is attached
     groups: list[list[int]] = field(default_factory=list)  # the new experiences, one adapter each
+    attempts: list[int] = field(default_factory=list)  # per group, the most earlier refusals of its experiences
     targets: list[list] = field(default_factory=list)  # TargetSentence rows, one list per group
     scratch: Path | None = None  # the trained adapters, until record copies the kept ones
     candidates: list[Adapter] = field(default_factory=list)  # tonight's adapters, named "candidate.<k>"
@@ -253,6 +254,8 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
     # (examples/adapter_capacity.py), so a retry does not train them alone.
     new, size = list(state["new"]), ctx.learn.adapter_size
     bench.groups = [new[i : i + size] for i in range(0, len(new), size)]
+    refused = ctx.retention.refusals(ctx.base_model)
+    bench.attempts = [max(refused.get(e, 0) for e in group) for group in bench.groups]
     counts = {"new": 0, "replay": 0, "adapters": len(bench.groups)}
     for group in bench.groups:
         rows = [(e, texts[e], q, a) for e in group for q, a, _ in pairs[e]]
@@ -272,10 +275,13 @@ def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
     bench.scratch = ctx.cache / f"night-{bench.run_id}"
     shutil.rmtree(bench.scratch, ignore_errors=True)
     summaries = []
-    for k, (group, target) in enumerate(zip(bench.groups, bench.targets), start=1):
+    for k, (group, target, attempt) in enumerate(zip(bench.groups, bench.targets, bench.attempts), start=1):
         if len(bench.groups) > 1:
             ctx.progress.note(f"adapter {k} of {len(bench.groups)}: experiences {', '.join(map(str, group))}")
-        result = train(bench.model, bench.tokenizer, target, ctx.selfparam, progress=ctx.progress)
+        # A retry trains with another seed: the same pairs, grouping and seed would make the refused
+        # adapter again, bit for bit (README: it still rarely rescues one).
+        config = ctx.selfparam.model_copy(update={"seed": ctx.selfparam.seed + attempt})
+        result = train(bench.model, bench.tokenizer, target, config, progress=ctx.progress)
         folder = bench.scratch / str(k)
         result.model.save_pretrained(str(folder))
         bench.model = result.model.unload()  # the LoRA layers out, the base weights as they were

@@ -96,6 +96,9 @@ def test_refused_experiences_are_retried_then_left_to_recall(open_bot):
     # Refused: tried again on the next night, and counted.
     two = bot.learn()
     assert two.retried == [first, second]
+    # not the same training again: identical pairs and seed would remake the refused adapter exactly
+    seeds = [t["config"]["seed"] for t in (one.training["adapters"][0], two.training["adapters"][0])]
+    assert seeds == [0, 1]
     assert bot.retention.refusals(bot.settings.model) == {first: 2, second: 2}
     # Refused on learn.max_attempts (2) nights: no third night trains them; recall still answers.
     three = bot.learn()
