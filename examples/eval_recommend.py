@@ -15,12 +15,15 @@ Parts:
            seen items excluded; several gold items averaged), and with the product's own rule
            (every title the conversation names excluded: 89 of 726 test turns have a gold item
            that re-names one, which that rule can never hit). The conversations are split by
-           dialogue into two folds: the items' popularity (how often each was recommended) and
-           their related items (those named in the same conversations, most often first: an
-           item's ``related`` field) are counted on one fold and are the
-           only things learned from data; every method is scored on the other fold. Methods:
-           the model naming 20 titles zero-shot (He et al.'s protocol), retrieval alone,
-           popularity, related items alone, the pipeline without the model, the full pipeline. Roles are renamed so that the seeker (who spoke last) is the user.
+           dialogue into two folds. What a shop would know of its items is learned on one fold
+           and given as catalogue fields: popularity (how often each was recommended), related
+           items (those named in the same conversations, most often first: ``related``) and
+           keywords (the most distinctive words said around each recommendation: ``keywords``,
+           which retrieval reads as it reads descriptions); every method is scored on the other
+           fold (``--score-fold 1``; settings are chosen with ``--score-fold 0``). Methods: the
+           model naming 20 titles zero-shot (He et al.'s protocol), retrieval alone,
+           popularity, related items alone, the pipeline without the model, the full pipeline.
+           Roles are renamed so that the seeker (who spoke last) is the user.
   taste    a user tells a taste in a chat, a night runs, and a new conversation with recall off
            asks for something to watch: the share of the top 3 that match the taste, with the
            night's weights, before the night, with recall on (the reference), and for another user
@@ -36,7 +39,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -62,6 +67,11 @@ KS = (1, 5, 10, 20)
 PUBLISHED = {"Mistral-7B zero-shot": {"R@1": 0.031, "R@10": 0.132}, "GPT-4 zero-shot": {"R@1": 0.045, "R@10": 0.180}}
 FULL = ("retrieval", "similar", "related", "model", "popular", "satisfying")
 RELATED = 30  # related items kept per item
+KEYWORDS = 12  # words kept per item from what was said when it was recommended
+STOP = set("the and you that have for are with this was but not what like they them his her she him its all just "
+           "about one out can would could should will some any there then than when also very really much more "
+           "been has had did does your yours our who which how why where here too yes yeah okay well good great "
+           "movie movies film films seen watch watched see saw heard think thanks thank know sure".split())
 # The literature's protocol excludes the data set's own list of seen items, and its gold answers often
 # re-name an item the conversation mentioned; the product never recommends a title the conversation
 # already names. Both are scored.
@@ -152,9 +162,27 @@ def seeker_as_user(turns: list[dict]) -> list[dict]:
     return [{"role": "user" if t["role"] == seeker else "assistant", "content": t["content"]} for t in turns]
 
 
-def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: Path) -> dict:
+def keywords(train: list[dict], titles: dict[int, str]) -> dict[int, list[str]]:
+    """Each recommended item's most distinctive words (tf-idf over items) in what was said around it:
+    the seeker's turn before and the recommender's reply, the named titles' own words left out."""
+    said: dict[int, Counter] = {}
+    for r in train:
+        named = {w for i in set(r["seen"]) | set(r["rec"]) for w in re.findall(r"[a-z]+", titles.get(i, "").lower())}
+        words = [w for w in re.findall(r"[a-z]{3,}", (r["turns"][-1]["content"] + " " + r["response"]).lower())
+                 if w not in named and w not in STOP]
+        for i in r["rec"]:
+            said.setdefault(i, Counter()).update(words)
+    df = Counter(w for words in said.values() for w in words)
+    distinctive = {i: [w for w, _ in sorted(words.items(), key=lambda wc: -wc[1] * math.log(len(said) / df[wc[0]]))
+                       if df[w] < len(said) / 10][:KEYWORDS] for i, words in said.items()}
+    return {i: words for i, words in distinctive.items() if words}
+
+
+def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: Path, score_fold: int = 1,
+           with_keywords: bool = True) -> dict:
     rows = [json.loads(line) for line in (DATA / "crs" / "redial_dev.jsonl").read_text().splitlines()]
-    train, test = [r for r in rows if fold(r["dialog_id"]) == 0], [r for r in rows if fold(r["dialog_id"]) == 1]
+    train = [r for r in rows if fold(r["dialog_id"]) != score_fold]
+    test = [r for r in rows if fold(r["dialog_id"]) == score_fold]
     counts = Counter(i for r in train for i in r["rec"])
     # Related items: those named together in one conversation (its mentions and the answer),
     # counted; on the fold that chose it, this beat "recommended right after a mention" (0.157
@@ -164,10 +192,13 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
         named = set(r["seen"]) | set(r["rec"])
         for m in named:
             together.setdefault(m, Counter()).update(g for g in named if g != m)
+    items = [json.loads(line) for line in (DATA / "crs" / "redial_items.jsonl").read_text().splitlines()]
+    words = keywords(train, {item["id"]: item["title"] for item in items}) if with_keywords else {}
     catalogue = work / "redial.jsonl"
     with catalogue.open("w") as f:
-        for line in (DATA / "crs" / "redial_items.jsonl").read_text().splitlines():
-            item = json.loads(line)
+        for item in items:
+            if words.get(item["id"]):
+                item["keywords"] = words[item["id"]]
             if counts[item["id"]]:
                 item["popularity"] = counts[item["id"]]
             if item["id"] in together:
@@ -203,7 +234,9 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
             out.setdefault(method, {})["all" if cases is test else "subset"] = figures
             console.print(f"ReDial {method} ({len(cases)} turns): {figures}")
     return {"items": imported.items, "index_s": round(index_s, 1), "train_turns": len(train), "test_turns": len(test),
-            "subset_turns": len(subset), "methods": out, "published_whole_test_set": PUBLISHED}
+            "subset_turns": len(subset), "score_fold": score_fold, "items_with_keywords": len(words),
+            "keywords_per_item": KEYWORDS if with_keywords else 0, "weights": dict(WEIGHTS), "methods": out,
+            "published_whole_test_set": PUBLISHED}
 
 
 # -- taste over nights ------------------------------------------------------------------------
@@ -294,12 +327,22 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="ReDial test turns for the methods that run the "
                         "model (the others run on these and on every test turn); 0 = all")
     parser.add_argument("--redial-methods", help="a comma-separated subset of: " + ", ".join(REDIAL_METHODS))
+    parser.add_argument("--score-fold", type=int, choices=(0, 1), default=1, help="the ReDial fold scored (the "
+                        "other is learned from): 1 for the reported figures, 0 to choose settings on")
+    parser.add_argument("--no-keywords", action="store_true", help="ReDial items without the keywords learned "
+                        "from the other fold")
+    parser.add_argument("--weights", help="source weights other than the product's, e.g. retrieval=1,related=0.5")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "recommend.json")
     args = parser.parse_args()
     console = Console(stderr=True)
     parts = args.parts.split(",")
+    for pair in args.weights.split(",") if args.weights else []:
+        source, _, weight = pair.partition("=")
+        if source not in FULL:
+            parser.error(f"unknown source {source!r} in --weights: one of {', '.join(FULL)}")
+        WEIGHTS[source] = float(weight)
     results: dict = {"model": args.model, "parts": {}}
     if args.json.is_file():  # parts run separately add to one file
         earlier = json.loads(args.json.read_text())
@@ -324,7 +367,8 @@ def main() -> None:
                 results["parts"]["recsys"] = recsys(bot, backend, console)
                 save()
             if "redial" in parts:
-                measured = redial(bot, backend, args.limit, methods, console, Path(tmp))
+                measured = redial(bot, backend, args.limit, methods, console, Path(tmp), args.score_fold,
+                                  not args.no_keywords)
                 earlier = results["parts"].get("redial", {}).get("methods", {})  # methods not run now are kept
                 results["parts"]["redial"] = {**measured, "methods": {**earlier, **measured["methods"]}}
                 save()
