@@ -2,6 +2,7 @@
 
     python examples/bench_nights.py                      # 20 facts over 10 nights, 2 a night, embedded model
     python examples/bench_nights.py --model PATH_OR_ID --nights 10 --per-night 2 --work DIR
+    python examples/bench_nights.py --generator-model PATH_OR_ID --work DIR   # a larger question writer
 
 Through the product (``Agent.teach`` then ``Agent.learn`` each night, the data set's held-out and
 near-miss questions given as probes). After every night, on all facts taught so far:
@@ -169,6 +170,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "facts" / "facts_dev.jsonl")
     parser.add_argument("--nights", type=int, default=10)
     parser.add_argument("--per-night", type=int, default=2)
+    parser.add_argument("--generator-model", help="the model that writes the QA pairs (the product's "
+                        "generator_model), e.g. a larger local folder; default: the model itself")
     parser.add_argument("--adapter-size", type=int, help="experiences per adapter (default: the product's)")
     parser.add_argument("--turns", type=int, default=20, help="chat turns per condition in the latency check")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "nights", help="the home, kept for resuming")
@@ -182,6 +185,8 @@ def main() -> None:
         overrides["models_dir"] = args.models_dir
     if args.adapter_size:
         overrides["learn"]["adapter_size"] = args.adapter_size
+    if args.generator_model:
+        overrides["generator_model"] = args.generator_model
     results = Results(parser, args, resume=args.work.is_dir())
     nights = results.setdefault("nights", [])
     save = results.save
