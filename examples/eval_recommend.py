@@ -197,7 +197,7 @@ def redial(bot: Agent, backend, limit: int, methods: list[str], console, work: P
     catalogue = work / "redial.jsonl"
     with catalogue.open("w") as f:
         for item in items:
-            if words.get(item["id"]):
+            if item["id"] in words:
                 item["keywords"] = words[item["id"]]
             if counts[item["id"]]:
                 item["popularity"] = counts[item["id"]]
@@ -342,7 +342,10 @@ def main() -> None:
         source, _, weight = pair.partition("=")
         if source not in FULL:
             parser.error(f"unknown source {source!r} in --weights: one of {', '.join(FULL)}")
-        WEIGHTS[source] = float(weight)
+        try:
+            WEIGHTS[source] = float(weight)
+        except ValueError:
+            parser.error(f"--weights: {source}'s weight {weight!r} is not a number")
     results: dict = {"model": args.model, "parts": {}}
     if args.json.is_file():  # parts run separately add to one file
         earlier = json.loads(args.json.read_text())
@@ -369,7 +372,9 @@ def main() -> None:
             if "redial" in parts:
                 measured = redial(bot, backend, args.limit, methods, console, Path(tmp), args.score_fold,
                                   not args.no_keywords)
-                earlier = results["parts"].get("redial", {}).get("methods", {})  # methods not run now are kept
+                before = results["parts"].get("redial", {})
+                same = all(before.get(k) == measured[k] for k in ("score_fold", "keywords_per_item", "weights"))
+                earlier = before.get("methods", {}) if same else {}  # methods not run now are kept, if comparable
                 results["parts"]["redial"] = {**measured, "methods": {**earlier, **measured["methods"]}}
                 save()
             if "taste" in parts:
