@@ -16,9 +16,12 @@ Methods, each from a fresh base, the same number of sampled tokens per iteration
   CORY         learners/cory.py, pioneer and observer with B/2 each, role exchange every 5
                iterations, optimisers reset at an exchange (the reference code)
   CORY-keep    the same, each adapter keeping its optimiser and KL controller (sentiment only)
+  CORY-paper   pioneer and observer with B each, as the paper and its code run them (PPO and each
+               CORY agent 256 replies an iteration): twice PPO's sampled tokens per iteration
 Reported per method, mean and sd over seeds: the deployed policy's reward and KL on held-out
 queries, distinct bigrams (a collapsed policy repeats itself), iterations to reach PPO's final
-training reward, seconds per iteration; curves of reward and KL per iteration and the reward-KL
+training reward, PPO's KL where its training reward first equals CORY's final one (the
+reward-KL front at equal reward), seconds per iteration; curves of reward and KL per iteration and the reward-KL
 front as PNG. Each run is written to the JSON as soon as it ends; a run again skips those done.
 """
 
@@ -39,7 +42,7 @@ from rich.console import Console  # noqa: E402
 
 MISSING = "skipped: vaderSentiment is not installed (a benchmark-only extra): pip install 'reverie[bench]'"
 WINDOW = 5  # iterations a training curve is averaged over
-METHODS = {"sentiment": ("ppo", "cory", "cory-keep"), "arithmetic": ("ppo", "cory")}
+METHODS = {"sentiment": ("ppo", "cory", "cory-keep", "cory-paper"), "arithmetic": ("ppo", "cory", "cory-paper")}
 ONE_SHOT = ("Question: Tom has 3 apples and buys 4 more. How many apples does Tom have now?\n"
             "Answer: 3 + 4 = 7. The answer is 7.\n\n")
 NAMES = ["Anna", "Ben", "Carla", "Dev", "Ema", "Farid", "Gus", "Hana", "Ivo", "Jun"]
@@ -135,7 +138,8 @@ def run(method: str, setting: str, seed: int, source, train: list[str], test: li
         result = ppo.train(model, tokenizer, train, reward, config, progress)
         curve = [{"reward": s["reward"], "kl": s["kl"]} for s in result.stats]
     else:
-        config = cory.CORYConfig(batch_size=args.batch // 2, swap_every=args.swap_every,
+        per_agent = args.batch if method == "cory-paper" else args.batch // 2
+        config = cory.CORYConfig(batch_size=per_agent, swap_every=args.swap_every,
                                  swap_state="weights" if method == "cory-keep" else "reset", **common)
         result = cory.train(model, tokenizer, train, reward, config, progress)
         curve = [{"reward": s["pioneer_reward"], "kl": s["pioneer_kl"], "observer_reward": s["observer_reward"],
@@ -148,6 +152,11 @@ def run(method: str, setting: str, seed: int, source, train: list[str], test: li
 
 def smoothed(values: list[float], width: int = 3) -> list[float]:
     return [statistics.mean(values[max(0, i - width + 1) : i + 1]) for i in range(len(values))]
+
+
+def _first_at_least(curve: list[float], target: float) -> int | None:
+    """The first full window of a smoothed curve at or above ``target``."""
+    return next((i for i, v in enumerate(curve) if i >= WINDOW - 1 and v >= target), None)
 
 
 def summarise(runs: dict, setting: str, methods: list[str]) -> dict:
@@ -168,18 +177,22 @@ def summarise(runs: dict, setting: str, methods: list[str]) -> dict:
     for method in methods:
         if method == "ppo":
             continue
-        reached = []
+        reached, fronts = [], []
         for key, r in runs.items():
             seed = key.rsplit("/", 1)[1]
             if key.startswith(f"{setting}/{method}/") and seed in ppo_runs:
                 # one rollout's mean is noisy (8 replies): both curves are averaged over WINDOW
                 # iterations, and only full windows count
-                target = smoothed([p["reward"] for p in ppo_runs[seed]["curve"]], WINDOW)[-1]
-                curve = smoothed([p["reward"] for p in r["curve"]], WINDOW)
-                hit = next((i + 1 for i, v in enumerate(curve) if i >= WINDOW - 1 and v >= target), None)
-                reached.append(hit / len(curve) if hit else None)
+                ppo_reward, ppo_kl = (smoothed([p[k] for p in ppo_runs[seed]["curve"]], WINDOW) for k in ("reward", "kl"))
+                reward, kl = (smoothed([p[k] for p in r["curve"]], WINDOW) for k in ("reward", "kl"))
+                hit = _first_at_least(reward, ppo_reward[-1])
+                reached.append(round((hit + 1) / len(reward), 2) if hit is not None else None)
+                # the front at equal reward: PPO's KL when its reward first equals this method's final one
+                equal = _first_at_least(ppo_reward, reward[-1])
+                fronts.append({"kl": round(kl[-1], 4), "ppo_kl": round(ppo_kl[equal], 4) if equal is not None else None})
         if method in out and reached:
             out[method]["fraction_of_ppo_iterations_to_reach_ppo_final"] = reached
+            out[method]["kl_at_equal_training_reward"] = fronts
     return out
 
 
@@ -219,6 +232,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "crs" / "redial_dev.jsonl")
     parser.add_argument("--setting", nargs="+", default=["sentiment", "arithmetic"], choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", choices=sorted({m for ms in METHODS.values() for m in ms}),
+                        help="run only these (default: all of a setting's); the untouched model always runs")
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--batch", type=int, default=8, help="responses sampled per iteration, all agents together")
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -259,7 +274,7 @@ def main() -> None:
             queries, reward = list(answers), lambda q, r: exact(q, [x.split("\nQuestion:")[0] for x in r])
         train, test = queries[: -args.test], queries[-args.test :]
         for seed in args.seeds:
-            for method in ["base", *METHODS[setting]]:
+            for method in ["base", *(m for m in METHODS[setting] if not args.methods or m in args.methods)]:
                 key = f"{setting}/{method}/{seed}"
                 if key in runs:
                     continue
