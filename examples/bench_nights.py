@@ -3,6 +3,7 @@
     python examples/bench_nights.py                      # 20 facts over 10 nights, 2 a night, embedded model
     python examples/bench_nights.py --model PATH_OR_ID --nights 10 --per-night 2 --work DIR
     python examples/bench_nights.py --generator-model PATH_OR_ID --work DIR   # a larger question writer
+    python examples/bench_nights.py --set selfparam.lr=3e-4 --work DIR         # any product setting
 
 Through the product (``Agent.teach`` then ``Agent.learn`` each night, the data set's held-out and
 near-miss questions given as probes). After every night, on all facts taught so far:
@@ -173,6 +174,8 @@ def main() -> None:
     parser.add_argument("--generator-model", help="the model that writes the QA pairs (the product's "
                         "generator_model), e.g. a larger local folder; default: the model itself")
     parser.add_argument("--adapter-size", type=int, help="experiences per adapter (default: the product's)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="any product setting, as the CLI's --set takes it (e.g. selfparam.lr=3e-4)")
     parser.add_argument("--turns", type=int, default=20, help="chat turns per condition in the latency check")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench" / "nights", help="the home, kept for resuming")
     parser.add_argument("--json", type=Path, default=ROOT / "examples" / "results" / "nights.json")
@@ -187,6 +190,11 @@ def main() -> None:
         overrides["learn"]["adapter_size"] = args.adapter_size
     if args.generator_model:
         overrides["generator_model"] = args.generator_model
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value
     results = Results(parser, args, resume=args.work.is_dir())
     nights = results.setdefault("nights", [])
     save = results.save
