@@ -11,7 +11,7 @@ Settings (arXiv 2410.06101 section 4, on a 135M model and 2 cores):
   arithmetic   the GSM8K setting: generated one- and two-step word problems in the paper's
                one-shot "Question: ... Answer:" form; reward 1 when the last number is right;
                pass@1 (greedy) on held-out problems before and after
-Methods, each from a fresh base, the same number of sampled tokens per iteration:
+Methods, each from a fresh base, all but CORY-paper sampling the same tokens per iteration:
   PPO          learners/ppo.py, batch B
   CORY         learners/cory.py, pioneer and observer with B/2 each, role exchange every 5
                iterations, optimisers reset at an exchange (the reference code)
@@ -21,8 +21,8 @@ Methods, each from a fresh base, the same number of sampled tokens per iteration
 Reported per method, mean and sd over seeds: the deployed policy's reward and KL on held-out
 queries, distinct bigrams (a collapsed policy repeats itself), iterations to reach PPO's final
 training reward, PPO's KL where its training reward first equals CORY's final one (the
-reward-KL front at equal reward), seconds per iteration; curves of reward and KL per iteration and the reward-KL
-front as PNG. Each run is written to the JSON as soon as it ends; a run again skips those done.
+reward-KL front at equal reward), seconds per iteration; curves of reward and KL per iteration
+and the reward-KL front as PNG. Each run is written to the JSON as soon as it ends; a run again skips those done.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=sorted({m for ms in METHODS.values() for m in ms}),
                         help="run only these (default: all of a setting's); the untouched model always runs")
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=8, help="responses sampled per iteration, all agents together")
+    parser.add_argument("--batch", type=int, default=8, help="responses sampled per iteration, all agents together (CORY-paper: each agent)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--beta", type=float, default=0.1, help="initial KL coefficient (adaptive, full KL)")
     parser.add_argument("--swap-every", type=int, default=5)
