@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, InvalidInput
 from learners.cory import CORYConfig
 from learners.evaluate import GateThresholds
 from learners.selfparam import SelfParamConfig
@@ -276,6 +276,14 @@ def leaves() -> dict[str, Any]:
         elif name != "home":
             out[name] = info
     return out
+
+
+def flag_setting(item: str) -> tuple[str, str]:
+    """A ``--set KEY=VALUE`` flag as (key, value); ``load_settings`` checks and parses the value."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise InvalidInput(f"--set takes KEY=VALUE, got {item!r}")
+    return key.strip().replace("-", "_"), value
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:

@@ -41,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 from reproduce_selfparam import SYSTEM, Results, peak_mib, teacher_system  # noqa: E402
 
 from agent import Agent  # noqa: E402
+from agent.errors import InvalidInput  # noqa: E402
 from agent.progress import shown  # noqa: E402
+from agent.settings import flag_setting  # noqa: E402
 from graphs.routing import route  # noqa: E402
 from learners import evaluate as ev  # noqa: E402
 
@@ -191,10 +193,11 @@ def main() -> None:
     if args.generator_model:
         overrides["generator_model"] = args.generator_model
     for item in args.settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            parser.error(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = value
+        try:
+            key, value = flag_setting(item)
+        except InvalidInput as exc:
+            parser.error(str(exc))
+        overrides[key] = value
     results = Results(parser, args, resume=args.work.is_dir())
     nights = results.setdefault("nights", [])
     save = results.save

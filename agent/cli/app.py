@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agent.errors import InvalidInput
+from agent.settings import flag_setting
 
 app = typer.Typer(
     name="reverie",
@@ -72,10 +73,7 @@ def root(
 ) -> None:
     overrides: dict[str, Any] = {"model": model}
     for item in settings or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"--set takes KEY=VALUE, got {item!r}")
-        key = key.strip().replace("-", "_")
+        key, value = flag_setting(item)
         if key == "home":
             raise InvalidInput("--set cannot set home; use --home")
         overrides[key] = value
