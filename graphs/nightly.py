@@ -37,6 +37,7 @@ context), never in the state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -55,7 +56,7 @@ from graphs.extraction import is_informative
 from graphs.prompt import system_message
 from graphs.routing import answering, route
 from learners import evaluate as ev
-from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train
+from learners.selfparam import REPLAY_PROMPTS, SelfParamConfig, replay_pairs, target_set, train
 from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
 from learners.training import NullProgress, Progress
 from memory.records import Adapter, ModelVersion
@@ -423,8 +424,9 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 
 def _replay(ctx: NightContext, base, base_id: str) -> list[tuple[str, str]]:
-    """The base model's own answers to generic prompts, written once per base version."""
-    path = ctx.cache / f"replay-{base_id}.json"
+    """The base model's own answers to the replay prompts, written once per base version and prompt set."""
+    prompts = hashlib.sha256("\n".join(REPLAY_PROMPTS).encode()).hexdigest()[:8]
+    path = ctx.cache / f"replay-{base_id}-{prompts}.json"
     if path.is_file():
         return [tuple(p) for p in json.loads(path.read_text())]
     pairs = replay_pairs(base, ctx.system_prompt)

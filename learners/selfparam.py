@@ -22,7 +22,9 @@ Departures from the paper, on purpose:
      model's own full sentences, because span answers do not transfer under KL
      (selfparam_feasibility.md).
   2. Replay (the paper's unrelated SlimPajama sentences) is the model's own answers to generic
-     prompts, in chat format; its teacher is the model with no experience at all.
+     prompts, in chat format; its teacher is the model with no experience at all. Half of them
+     are short factual questions, the shape of the training questions, so that an adapter does
+     not answer every such question with its own fact's names.
   3. The loss is averaged over sentence tokens instead of summed: a change of scale only.
   4. LoRA by default; the teacher is then the base with adapters disabled, so one copy of the
      weights serves both. Full fine-tuning keeps a frozen copy as the teacher.
@@ -132,9 +134,14 @@ def target_set(
     return sentences
 
 
-# Replay: generic prompts the model answers itself; their sentences hold the student to the
-# teacher-without-experience (the paper's unrelated text). Disjoint from evaluation's CHAT_TEXT.
-REPLAY_PROMPTS = (
+# Replay: prompts the model answers itself; their sentences hold the student to the
+# teacher-without-experience (the paper's unrelated text). Two kinds, interleaved so that every
+# adapter's share has both: open requests, and short factual questions shaped like the ones the
+# adapter is trained on. Without the second kind an adapter learns "a short wh-question -> my
+# fact's name": on the 0.5B model "Who painted the Mona Lisa?" became "Benedikt Ruhl" and the
+# gate refused 5 of 8 adapters (README, "The 10 nights with the 0.5B model as the student").
+# Disjoint from evaluation's GENERAL_QUESTIONS and CHAT_TEXT (a test checks).
+OPEN_PROMPTS = (
     "Give me a tip for sleeping better.",
     "What is photosynthesis?",
     "Name three fruits that are rich in vitamin C.",
@@ -152,13 +159,27 @@ REPLAY_PROMPTS = (
     "What should I pack for a day at the beach?",
     "Who was Albert Einstein?",
 )
+FACTUAL_PROMPTS = (
+    "Who wrote Pride and Prejudice?",
+    "Who painted The Starry Night?",
+    "Who discovered penicillin?",
+    "What is the capital of Italy?",
+    "What is the longest river in Africa?",
+    "How many sides does a hexagon have?",
+    "When did the Second World War end?",
+    "Who invented the telephone?",
+    "What language is spoken in Brazil?",
+    "Where is the Eiffel Tower?",
+    "What is the smallest prime number?",
+    "Which animal is known as the king of the jungle?",
+)
+REPLAY_PROMPTS = tuple(p for pair in zip(FACTUAL_PROMPTS, OPEN_PROMPTS) for p in pair) + OPEN_PROMPTS[len(FACTUAL_PROMPTS):]
 
 
-def replay_pairs(backend, system_prompt: str, count: int = len(REPLAY_PROMPTS), max_new_tokens: int = 40):
+def replay_pairs(backend, system_prompt: str, prompts: Sequence[str] = REPLAY_PROMPTS, max_new_tokens: int = 40):
     """(question, answer) replay pairs in the model's own words: its greedy answers, cut at a sentence end."""
     from agent.llm.protocol import GenerationOptions
 
-    prompts = REPLAY_PROMPTS[:count]
     outputs = backend.generate_batch(
         [[{"role": "system", "content": system_prompt}, {"role": "user", "content": p}] for p in prompts],
         GenerationOptions(max_new_tokens=max_new_tokens),

@@ -3,7 +3,11 @@ import math
 import pytest
 import torch
 
+from learners.evaluate import CHAT_TEXT, GENERAL_QUESTIONS
 from learners.selfparam import (
+    FACTUAL_PROMPTS,
+    OPEN_PROMPTS,
+    REPLAY_PROMPTS,
     SelfParamConfig,
     encode,
     kl_per_token,
@@ -166,3 +170,12 @@ def test_the_teacher_prefix_is_the_day_time_prompt_with_the_experience_recalled(
     assert (s.teacher_prefix + s.text).startswith(inference) and "Lisbon" not in s.student_prefix
     with pytest.raises(AttributeError):  # S is built once per night and never edited
         s.text = "something else"
+
+
+def test_replay_never_trains_on_what_the_gate_measures_and_mixes_both_kinds_early():
+    measured = {q for q, _ in GENERAL_QUESTIONS} | {q for q, _ in CHAT_TEXT}
+    assert not measured & set(REPLAY_PROMPTS)
+    assert sorted(REPLAY_PROMPTS) == sorted(set(FACTUAL_PROMPTS + OPEN_PROMPTS))
+    # A group takes the first max(learn.replay, rows // 2) prompts; the default 8 must hold both kinds.
+    first = REPLAY_PROMPTS[:8]
+    assert len(set(first) & set(FACTUAL_PROMPTS)) == len(set(first) & set(OPEN_PROMPTS)) == 4
