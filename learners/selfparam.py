@@ -22,9 +22,9 @@ Departures from the paper, on purpose:
      model's own full sentences, because span answers do not transfer under KL
      (selfparam_feasibility.md).
   2. Replay (the paper's unrelated SlimPajama sentences) is the model's own answers to generic
-     prompts, in chat format; its teacher is the model with no experience at all. Half of them
-     are short factual questions, the shape of the training questions, so that an adapter does
-     not answer every such question with its own fact's names.
+     prompts, in chat format; its teacher is the model with no experience at all. Every other
+     prompt is a short factual question, the shape of the training questions, so that an adapter
+     does not answer every such question with its own fact's names.
   3. The loss is averaged over sentence tokens instead of summed: a change of scale only.
   4. LoRA by default; the teacher is then the base with adapters disabled, so one copy of the
      weights serves both. Full fine-tuning keeps a frozen copy as the teacher.
