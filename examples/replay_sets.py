@@ -5,8 +5,8 @@ replay until 2026-12-03), or open requests mixed with short factual questions (i
     python examples/replay_sets.py --model PATH --models-dir DIR --pairs FILE --groups 2,3 4,5
 
 Each group of facts is trained into a fresh adapter (SELF-PARAM, the product's recipe: a group's
-QA pairs plus max(8, pairs // 2) replay sentences), once per replay set, from the same written
-pairs (``--pairs`` keeps them between runs). Scored as ``reproduce_selfparam.py`` scores: held-out
+QA pairs plus ``--replay-ratio`` replay sentences a pair, at least 8), once per replay set, from
+the same written pairs (``--pairs`` keeps them between runs). Scored as ``reproduce_selfparam.py`` scores: held-out
 and unseen "contains", near-miss pollution, general questions and chat perplexity, with the
 general questions each adapter answers wrongly where the base answered them right: what a
 turn routed to that adapter by mistake would lose, and what the product's gate refuses on.

@@ -46,12 +46,12 @@ from agent import Agent  # noqa: E402
 from agent.llm import resolve_model  # noqa: E402
 from agent.llm.transformers_backend import TransformersBackend, load_pretrained, pick_device, pick_dtype  # noqa: E402
 from agent.progress import Bars  # noqa: E402
-from agent.settings import load_settings  # noqa: E402
+from agent.settings import LearnSettings, load_settings  # noqa: E402
 from graphs.prompt import system_message  # noqa: E402
 from learners import evaluate as ev  # noqa: E402
 from learners.finetune import train_ce  # noqa: E402
 from learners.metrics import normalize_answer  # noqa: E402
-from learners.selfparam import SelfParamConfig, replay_pairs, target_set, train  # noqa: E402
+from learners.selfparam import SelfParamConfig, replay_count, replay_pairs, target_set, train  # noqa: E402
 from learners.synthesis import SynthesisConfig, synthesize  # noqa: E402
 
 SYSTEM = "You are a helpful AI assistant."  # reverie's default system prompt
@@ -165,7 +165,8 @@ class Bench:
     def target(self, tokenizer, facts: list[dict], pairs: list[list]) -> list:
         """S for ``facts``: their QA sentences, each teacher seeing its own fact, plus replay (as the product)."""
         rows = [(i, f["context"], q, a) for i, (f, ps) in enumerate(zip(facts, pairs)) for q, a in ps]
-        rows += [(None, "", q, a) for q, a in self.replay[: max(8, len(rows) // 2)]]
+        count = replay_count(len(rows), LearnSettings().replay, self.args.replay_ratio)
+        rows += [(None, "", q, a) for q, a in self.replay[:count]]
         return target_set(tokenizer, SYSTEM, teacher_system, rows)
 
     def method(self, name: str, facts: list[dict], pairs: list[list], progress: Progress) -> dict:
@@ -264,6 +265,8 @@ def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SelfParamConfig()  # the product's own defaults
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--replay-ratio", type=float, default=LearnSettings().replay_ratio,
+                        help="replay sentences per QA sentence (the product's learn.replay_ratio)")
     parser.add_argument("--lora-r", type=int, default=defaults.lora_r,
                         help="LoRA rank (alpha 2r); 0: full fine-tuning, batch and single only")
 

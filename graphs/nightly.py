@@ -56,7 +56,7 @@ from graphs.extraction import is_informative
 from graphs.prompt import system_message
 from graphs.routing import answering, route
 from learners import evaluate as ev
-from learners.selfparam import REPLAY_PROMPTS, SelfParamConfig, replay_pairs, target_set, train
+from learners.selfparam import REPLAY_PROMPTS, SelfParamConfig, replay_count, replay_pairs, target_set, train
 from learners.synthesis import SynthesisConfig, set_aside_probes, synthesize
 from learners.training import NullProgress, Progress
 from memory.records import Adapter, ModelVersion
@@ -96,6 +96,7 @@ class NightKnobs(Protocol):
     adapter_size: int  # experiences per adapter
     max_attempts: int  # nights an experience may be refused before it is left to recall
     replay: int  # replay sentences, at least
+    replay_ratio: float  # replay sentences per experience sentence
     probes: int  # probe questions set aside per experience
     extract_turns: bool  # also learn informative statements from chats
 
@@ -260,9 +261,9 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
     counts = {"new": 0, "replay": 0, "adapters": len(bench.groups)}
     for group in bench.groups:
         rows = [(e, texts[e], q, a) for e in group for q, a, _ in pairs[e]]
-        replay_count = max(ctx.learn.replay, len(rows) // 2) if rows else 0
-        counts["new"], counts["replay"] = counts["new"] + len(rows), counts["replay"] + min(replay_count, len(replay))
-        rows += [(None, "", q, a) for q, a in replay[:replay_count]]
+        count = replay_count(len(rows), ctx.learn.replay, ctx.learn.replay_ratio)
+        counts["new"], counts["replay"] = counts["new"] + len(rows), counts["replay"] + min(count, len(replay))
+        rows += [(None, "", q, a) for q, a in replay[:count]]
         bench.targets.append(target_set(bench.tokenizer, ctx.system_prompt, ctx.teacher_system, rows))
     if ctx.retention.general(base_id) is None:
         ctx.progress.note("measuring the base model's general ability (once)")
@@ -381,7 +382,8 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
         "user": ctx.user,
         "settings": {"selfparam": ctx.selfparam.model_dump(), "synthesis": ctx.synthesis.model_dump(),
                      "thresholds": ctx.thresholds.model_dump(), "adapter_size": ctx.learn.adapter_size,
-                     "replay": ctx.learn.replay, "route_min_score": ctx.route_min_score},
+                     "replay": ctx.learn.replay, "replay_ratio": ctx.learn.replay_ratio,
+                     "route_min_score": ctx.route_min_score},
         "experiences": {"new": state["new"], "kept": [e for a in kept for e in a.experiences]},
         "adapters": inherited + own,
         "feedback": ctx.store.corrections_behind(state["new"]),

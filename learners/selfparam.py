@@ -176,6 +176,13 @@ FACTUAL_PROMPTS = (
 REPLAY_PROMPTS = tuple(p for pair in zip(FACTUAL_PROMPTS, OPEN_PROMPTS) for p in pair) + OPEN_PROMPTS[len(FACTUAL_PROMPTS):]
 
 
+def replay_count(sentences: int, minimum: int, ratio: float) -> int:
+    """Replay sentences for a group of ``sentences`` experience sentences: ``ratio`` of them
+    (rounded down), at least ``minimum``; none for an empty group. (The caller caps it at the
+    replay it has.)"""
+    return max(minimum, math.floor(sentences * ratio)) if sentences else 0
+
+
 def replay_pairs(backend, system_prompt: str, prompts: Sequence[str] = REPLAY_PROMPTS, max_new_tokens: int = 40):
     """(question, answer) replay pairs in the model's own words: its greedy answers, cut at a sentence end."""
     from agent.llm.protocol import GenerationOptions

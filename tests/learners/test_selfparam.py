@@ -13,6 +13,7 @@ from learners.selfparam import (
     kl_per_token,
     masked_mean,
     render_sentence,
+    replay_count,
     sentence_logits,
     target_set,
     train,
@@ -176,6 +177,14 @@ def test_replay_never_trains_on_what_the_gate_measures_and_mixes_both_kinds_earl
     measured = {q for q, _ in GENERAL_QUESTIONS} | {q for q, _ in CHAT_TEXT}
     assert not measured & set(REPLAY_PROMPTS)
     assert sorted(REPLAY_PROMPTS) == sorted(set(FACTUAL_PROMPTS + OPEN_PROMPTS))
-    # A group takes the first max(learn.replay, rows // 2) prompts; the default 8 must hold both kinds.
+    # A group takes the first replay_count(rows, learn.replay, ratio) prompts; the default 8 must hold both kinds.
     first = REPLAY_PROMPTS[:8]
     assert len(set(first) & set(FACTUAL_PROMPTS)) == len(set(first) & set(OPEN_PROMPTS)) == 4
+
+
+def test_replay_count_is_a_ratio_of_the_group_with_a_floor():
+    assert replay_count(0, 8, 0.5) == 0  # an empty group trains nothing, replay included
+    assert replay_count(6, 8, 0.5) == 8  # small groups get the floor
+    assert replay_count(18, 8, 0.5) == 9
+    assert replay_count(19, 8, 0.5) == 9  # rounded down, as the nights measured in the README
+    assert replay_count(18, 8, 1.0) == 18
