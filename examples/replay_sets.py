@@ -9,9 +9,9 @@ Each group of facts is trained into a fresh adapter (SELF-PARAM, the product's r
 QA pairs plus ``--replay-ratio`` replay sentences a pair, at least 8), once per replay set, from
 the same written pairs (``--pairs`` keeps them between runs; ``--from-home`` takes the pairs a
 product home's nights wrote and stored instead, so a night's refused candidate can be trained
-again exactly as it was, then with another replay). Scored as ``reproduce_selfparam.py`` scores: held-out
-and unseen "contains", near-miss pollution, general questions and chat perplexity, with the
-general questions each adapter answers wrongly where the base answered them right: what a
+again exactly as it was, then with another replay). Scored as ``reproduce_selfparam.py`` scores:
+held-out and unseen "contains", near-miss pollution, general questions and chat perplexity, with
+the general questions each adapter answers wrongly where the base answered them right: what a
 turn routed to that adapter by mistake would lose, and what the product's gate refuses on.
 
 Resumable: the JSON is rewritten after every condition; the same command goes on.

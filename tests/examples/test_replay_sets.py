@@ -30,7 +30,7 @@ def test_groups_are_fact_numbers_from_one():
 
 def test_a_home_s_stored_pairs_are_read_back_by_fact_text(tmp_path):
     store = Store.open(tmp_path)
-    dog, cat = store.add_experiences(["Teodor's dog is Pimento.", "Ines's cat is Biscuit."], "taught", "default")
+    dog, _ = store.add_experiences(["Teodor's dog is Pimento.", "Ines's cat is Biscuit."], "taught", "default")
     Retention(store).add_pairs(dog.id, [("What is Teodor's dog called?", "Pimento.", False)])
     store.close()
     facts = [{"context": "Ines's cat is Biscuit."}, {"context": "Teodor's dog is Pimento."}, {"context": "Never taught."}]
