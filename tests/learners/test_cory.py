@@ -92,6 +92,7 @@ def test_cory_raises_a_planted_reward_on_the_embedded_model(planted):
     model = planted.model()
     before = planted.rate(model)
     result = cory.train(model, planted.tokenizer, [planted.query], planted.reward,
-                        cory.CORYConfig(epochs=5, swap_every=2, batch_size=8, max_new_tokens=8, target_kl=None))
+                        # A step 10x the default learns the planted rule within 3 short iterations (both roles played).
+                        cory.CORYConfig(epochs=3, swap_every=2, batch_size=4, max_new_tokens=4, lr=1e-3, target_kl=None))
     after = planted.rate(result.model)  # the adapter that last played pioneer, alone
     assert after >= before + 0.2, (before, after, result.stats)

@@ -137,6 +137,7 @@ def test_ppo_raises_a_planted_reward_on_the_embedded_model(planted):
     model = planted.model()
     before = planted.rate(model)
     result = ppo.train(model, planted.tokenizer, [planted.query], planted.reward,
-                       ppo.PPOConfig(epochs=5, batch_size=8, max_new_tokens=8, target_kl=None))
+                       # A step 10x the default learns the planted rule within 3 short iterations.
+                       ppo.PPOConfig(epochs=3, batch_size=4, max_new_tokens=4, lr=1e-3, target_kl=None))
     after = planted.rate(result.model)
     assert after >= before + 0.2, (before, after, result.stats)
