@@ -6,7 +6,8 @@ its prompt it answers a plain wh-question about it well (in-context "contains" 0
 facts set). So reverie writes questions itself, the way a cloze test does:
 
   1. answer spans: names and other capitalised runs, numbers with their unit, times, dates,
-     quoted names, and the word after "called"/"named";
+     quoted names, the word after "called"/"named", and the plain noun phrase a clause ends on
+     ("I'm allergic to sesame": what a preference is about has no capital letter);
   2. each span is replaced in place by a wh-phrase chosen by its shape ("in Port Halvik" ->
      "in which place", "at 5:30 pm" -> "at what time", "214 kilometres" -> "how many
      kilometres"), and a sentence that opens with a pronoun gets the experience's topic back
@@ -129,6 +130,40 @@ def clauses(sentence: str) -> list[str]:
     return [c.strip() for c in _CLAUSE_BREAK.split(sentence) if c.strip()]
 
 
+# What ends the plain noun phrase a clause ends on, read from its end: prepositions, articles,
+# possessives, copulas and adverbs of frequency ("always want an aisle seat" -> "aisle seat").
+_PHRASE_STOPS = set("""to with as on in at for of from by about into under over after before during across than
+a an the my our your his her its their this that these those is are was were be am and or but never always only""".split())
+_DETERMINERS = {"a", "an", "the", "my", "our", "your", "his", "her", "its", "their", "this", "that", "these", "those"}
+
+
+def object_span(clause: str) -> tuple[int, int, str] | None:
+    """The plain noun phrase a clause ends on, when no name or number is there to ask for
+    ("I'm allergic to sesame" -> "sesame"; "I always want an aisle seat" -> "aisle seat"): up to
+    three lowercase words after the last preposition, article or copula, or else the last word
+    alone ("I dislike audiobooks"); a weekday before it belongs to it ("Monday mornings"). None
+    when a name or number comes right before it ("Larkfield community hall", "37 books"): that is
+    a span of its own. The stretch to replace takes a determiner with it, so the question reads
+    "I always want what?", not "...want an what?"."""
+    words = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[\w'-]+", clause)]
+    first = len(words)  # index of the phrase's first word
+    while first > 0 and len(words) - first < 3:
+        text = words[first - 1][2]
+        if text.lower() in _PHRASE_STOPS or not (text.islower() or text in WEEKDAYS):
+            break
+        first -= 1
+    if first == len(words):
+        return None
+    before = words[first - 1][2] if first > 0 else ""
+    if before and not before.islower() and before not in {"I", "I'm", "I've", "I'd"}:
+        return None
+    if before.lower() not in _PHRASE_STOPS:  # no preposition before it: a verb may be in it ("dislike audiobooks")
+        first = len(words) - 1
+        before = words[first - 1][2] if first > 0 else ""
+    start = words[first - 1][0] if before.lower() in _DETERMINERS else words[first][0]
+    return start, words[-1][1], clause[words[first][0]:words[-1][1]]
+
+
 def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
     """In-place wh-questions about each answer span of ``sentence``: one over the whole sentence
     and, when the sentence has several clauses, a shorter one over the span's own clause (short
@@ -145,4 +180,9 @@ def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
             question = f"{piece[:start]}{phrase}{piece[end:]}".strip()
             if question.count(" ") >= 3:
                 questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\"")))
+        if (found := object_span(piece)) and not any(s < found[1] and found[0] < e for s, e, _ in answer_spans(piece)):
+            start, end, span = found
+            question = f"{piece[:start]}what{piece[end:]}".strip()
+            if question.count(" ") >= 2:
+                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span))
     return questions

@@ -6,8 +6,8 @@ generator is usually the 135M model itself, which writes mostly off-target or ma
 questions (selfparam_feasibility.md: 1 usable pair per fact from a greedy list). So:
   1. the experience is split into sentences; for each, reverie writes in-place wh-questions
      about its names, numbers and dates by rule (``learners.questions``), and the generator
-     samples several questions of its own (one prompt, many samples; any backend, a bigger one
-     included);
+     samples several questions of its own (any backend, a bigger one included), shown each
+     clause of a compound sentence in turn so that every clause is asked about;
   2. parsing accepts the shapes small models write (numbered, bulleted, "Q:", "Question 2.");
   3. the answerer (the model being trained, with the experience in its prompt: SELF-PARAM's
      teacher) answers each question; its first sentence is the answer, in its own style;
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import normalize_answer
-from learners.questions import cloze_questions
+from learners.questions import clauses, cloze_questions
 from learners.questions import subject as experience_subject
 
 # -- config ------------------------------------------------------------------------------------
@@ -129,6 +129,17 @@ def parse_questions(text: str, max_words: int = 25) -> list[str]:
     return found
 
 
+def writer_parts(sentence: str, samples: int) -> list[str]:
+    """What the question writer is shown, one entry a sample: the sentence, or for a sentence of
+    several clauses each clause in turn, the samples spread over them. Shown a whole sentence, the
+    0.5B writer asked about one clause only ("I'm allergic to sesame, and on flights ... an aisle
+    seat": six questions about the seat, none about sesame), so the other clause was only recited."""
+    parts = clauses(sentence.strip().rstrip(".!?").rstrip())
+    if len(parts) < 2:
+        return [sentence] * samples
+    return [f"{part[0].upper()}{part[1:]}." for part in (parts[i % len(parts)] for i in range(samples))]
+
+
 def first_sentence(text: str) -> str:
     sentences = split_sentences(text)
     return sentences[0] if sentences else ""
@@ -223,7 +234,8 @@ def synthesize(
             candidates += [(index, c.question, c.span) for c in cloze_questions(sentence, about)]
         if not config.samples:
             continue
-        prompts = [[{"role": "user", "content": QUESTION_PROMPT.format(sentence=sentence)}]] * config.samples
+        prompts = [[{"role": "user", "content": QUESTION_PROMPT.format(sentence=part)}]
+                   for part in writer_parts(sentence, config.samples)]
         outputs = generator.generate_batch(prompts, sampling)
         report.generated += len(outputs)
         seen: list[str] = [q for _, q, _ in candidates]

@@ -12,6 +12,7 @@ from learners.synthesis import (
     split_sentences,
     synthesize,
     topic,
+    writer_parts,
 )
 
 EXPERIENCE = "My brother Teodor works as a ferry mechanic in Port Halvik. His greyhound is called Pimento."
@@ -98,6 +99,22 @@ def test_synthesis_keeps_checked_pairs_and_recites_uncovered_sentences():
     # The teacher sees the experience; the generator samples.
     assert all(c[0] == {"role": "system", "content": f"Sys. Facts: {EXPERIENCE}"} for c in answerer.calls[0][0])
     assert generator.calls[0][1].temperature == 0.9
+
+
+def test_the_writer_is_shown_each_clause_of_a_compound_sentence():
+    def shown(conversation):
+        return conversation[-1]["content"].split("Sentence: ")[1].split("\n")[0]
+
+    # A scripted writer that asks about whatever it is shown: control flow only.
+    generator = ScriptedBackend(lambda c: f"What about {shown(c)}?")
+    answerer = ScriptedBackend(lambda c: "You are allergic to sesame.")
+    compound = "I'm allergic to sesame, and on flights I always want an aisle seat."
+    synthesize(generator, answerer, compound, system_prompt="Sys.", teacher_system=str,
+               config=SynthesisConfig(samples=3, rule_questions=False))
+    assert [shown(c) for c in generator.calls[0][0]] == [
+        "I'm allergic to sesame.", "On flights I always want an aisle seat.", "I'm allergic to sesame."]
+    assert writer_parts("My grandmother Ysolde turns 94 on 11 October.", 2) == [
+        "My grandmother Ysolde turns 94 on 11 October."] * 2
 
 
 def test_near_duplicate_questions_and_the_cap():
