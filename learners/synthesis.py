@@ -133,7 +133,7 @@ def writer_parts(sentence: str, samples: int) -> list[str]:
     """What the question writer is shown, one entry a sample: the sentence, or for a sentence of
     several clauses each clause in turn, the samples spread over them. Shown a whole sentence, the
     0.5B writer asked about one clause only ("I'm allergic to sesame, and on flights ... an aisle
-    seat": six questions about the seat, none about sesame), so the other clause was only recited."""
+    seat": its kept questions asked about the seat, none about sesame)."""
     parts = clauses(sentence.strip().rstrip(".!?").rstrip())
     if len(parts) < 2:
         return [sentence] * samples
