@@ -132,9 +132,9 @@ def clauses(sentence: str) -> list[str]:
 
 # What ends the plain noun phrase a clause ends on, read from its end: prepositions, articles,
 # possessives, copulas and adverbs of frequency ("always want an aisle seat" -> "aisle seat").
-_PHRASE_STOPS = set("""to with as on in at for of from by about into under over after before during across than
-a an the my our your his her its their this that these those is are was were be am and or but never always only""".split())
-_DETERMINERS = {"a", "an", "the", "my", "our", "your", "his", "her", "its", "their", "this", "that", "these", "those"}
+_DETERMINERS = set("a an the my our your his her its their this that these those".split())
+_PHRASE_STOPS = _DETERMINERS | set("""to with as on in at for of from by about into under over after before during
+across than is are was were be am and or but never always only""".split())
 
 
 def object_span(clause: str) -> tuple[int, int, str] | None:
@@ -173,14 +173,15 @@ def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
     questions: list[ClozeQuestion] = []
     for piece in pieces:
         piece = resolve_pronoun(piece, topic)
-        for start, end, span in answer_spans(piece):
+        spans = answer_spans(piece)
+        for start, end, span in spans:
             if len(piece[:start].split()) < SUBJECT_WORDS:
                 continue
             phrase, start, end = wh_phrase(piece, start, end, span)
             question = f"{piece[:start]}{phrase}{piece[end:]}".strip()
             if question.count(" ") >= 3:
                 questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\"")))
-        if (found := object_span(piece)) and not any(s < found[1] and found[0] < e for s, e, _ in answer_spans(piece)):
+        if (found := object_span(piece)) and not any(s < found[1] and found[0] < e for s, e, _ in spans):
             start, end, span = found
             question = f"{piece[:start]}what{piece[end:]}".strip()
             if question.count(" ") >= 2:
