@@ -89,7 +89,7 @@ class Bench:
         self.source = resolve_model(args.model, settings.models_path)
         self.models_dir = settings.models_path
         self.device = pick_device("auto")
-        self.config = SelfParamConfig(lr=args.lr, epochs=args.epochs, lora_r=args.lora_r)
+        self.config = SelfParamConfig(lr=args.lr, epochs=args.epochs, lora_r=args.lora_r, answer_ce=args.answer_ce)
 
     def fresh(self):
         gc.collect()
@@ -120,16 +120,19 @@ class Bench:
             "pollution": round(statistics.mean(pollution), 3),
             **ev.general_ability(backend, SYSTEM),
             "per_fact": [statistics.mean(c for (c, _), (j, _) in zip(scores, held) if j == i) for i in range(len(facts))],
+            "held_out_answers": {qa["q"]: a for a, (_, qa) in zip(answers, held)},  # what each miss said
         }
 
     def synthesize(self, facts: list[dict], progress: Progress) -> tuple[list[list], dict]:
         """The QA pairs of ``facts``, written by the model (or ``--generator-model``) and answered by
-        the model; kept in ``--pairs`` and read back from it by a later run of the same writing."""
+        the model (or the generator, ``--generator-answers``); kept in ``--pairs`` and read back from it by a later run of the same writing."""
         tokenizer, model = self.fresh()
         base = self.backend(tokenizer, model, "base")
         self.replay = replay_pairs(base, SYSTEM)
         key = {"model": self.args.model, "generator": self.args.generator_model, "samples": self.args.samples,
                "facts": [f["context"] for f in facts]}
+        if self.args.generator_answers:  # only then, so pairs kept before the option still match
+            key["answers"] = "generator"
         kept_file = self.args.pairs
         if kept_file and kept_file.is_file() and (kept := json.loads(kept_file.read_text()))["key"] == key:
             return kept["pairs"], kept["summary"]
@@ -141,8 +144,9 @@ class Bench:
         pairs, reports = [], []
         started = time.perf_counter()
         for fact in facts:
+            config = SynthesisConfig(samples=self.args.samples, generator_answers=self.args.generator_answers)
             kept, report = synthesize(generator, base, fact["context"], system_prompt=SYSTEM,
-                                      teacher_system=teacher_system, config=SynthesisConfig(samples=self.args.samples))
+                                      teacher_system=teacher_system, config=config)
             pairs.append([(p.question, p.answer) for p in kept])
             reports.append(report.as_dict())
             progress.advance(task)
@@ -260,6 +264,9 @@ def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampled question batches per sentence (0: rule-written questions only)")
     parser.add_argument("--generator-model", help="the model that writes the sampled questions (default: --model "
                         "itself; the product's generator_model), e.g. a larger local folder")
+    parser.add_argument("--generator-answers", action="store_true",
+                        help="the generator also answers its questions (seeing the fact), so the student learns a "
+                        "larger model's answers; default: the student answers them")
     parser.add_argument("--pairs", type=Path, help="keep the written QA pairs here and reuse them in a later run "
                         "of the same model, writer and facts (writing with a 0.5B model takes minutes a fact)")
     defaults = SelfParamConfig()  # the product's own defaults
@@ -267,6 +274,8 @@ def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--replay-ratio", type=float, default=LearnSettings().replay_ratio,
                         help="replay sentences per QA sentence (the product's learn.replay_ratio)")
+    parser.add_argument("--answer-ce", type=float, default=defaults.answer_ce,
+                        help="weight of cross-entropy on the written answers, added to SELF-PARAM's KL")
     parser.add_argument("--lora-r", type=int, default=defaults.lora_r,
                         help="LoRA rank (alpha 2r); 0: full fine-tuning, batch and single only")
 

@@ -34,6 +34,10 @@ Departures from the paper, on purpose:
      few facts side by side, so repeated injection into one adapter lost every earlier night
      (README, "Knowledge that accumulates"). The router's index is extra storage at inference,
      which the paper avoids; the prompt still never carries the experience.
+  6. Optionally (``answer_ce``), cross-entropy on the written answers is added to the KL, so a
+     student can learn the answers of a larger model that wrote them (sequence-level distillation:
+     the two models' vocabularies differ, so token-level KL from the larger one is not possible).
+     Off by default.
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class SelfParamConfig(TrainConfig):
 
     teacher_cache_mb: int = Field(2048, ge=0, description="memory for the teacher's log-probs, kept after "
                                                           "their first pass; 0 recomputes them every step")
+    answer_ce: float = Field(0.0, ge=0, description="weight of cross-entropy on the written answers of experience "
+                             "sentences, added to the KL: the student also learns the answers' own tokens, as "
+                             "sequence-level distillation from a larger model that wrote them; 0 is the paper's loss")
 
 
 # -- the target set S --------------------------------------------------------------------------
@@ -89,6 +96,7 @@ class TargetSentence:
     student_prefix: str
     text: str  # "{question}<end>\n<assistant>\n{answer}<end>\n" in the model's chat format
     experience_id: int | None = None  # None for replay
+    answer_start: int | None = None  # where the answer begins in text
 
 
 _SENTINEL = "\u2063REVERIE-QUESTION\u2063"  # an invisible separator nobody types
@@ -130,7 +138,7 @@ def target_set(
         else:
             teacher_prefix, teacher_text = render_sentence(tokenizer, teacher_system(experience), question, answer)
             assert teacher_text == text
-        sentences.append(TargetSentence(teacher_prefix, student_prefix, text, experience_id))
+        sentences.append(TargetSentence(teacher_prefix, student_prefix, text, experience_id, text.rfind(answer.strip())))
     return sentences
 
 
@@ -213,6 +221,7 @@ class Batch(NamedTuple):
     student_positions: torch.Tensor  # (B, N)
     token_mask: torch.Tensor  # (B, N) 1.0 for real sentence tokens, 0.0 for padding
     sentence_ids: torch.Tensor  # (B, N) the sentence tokens themselves (for checks and FT(S))
+    answer_mask: torch.Tensor  # (B, N) 1.0 for the answer tokens of experience sentences
 
 
 def encode(tokenizer, sentences: Sequence[TargetSentence], pad_id: int) -> Batch:
@@ -244,12 +253,15 @@ def encode(tokenizer, sentences: Sequence[TargetSentence], pad_id: int) -> Batch
     teacher_ids, teacher_mask, teacher_positions = side(0)
     student_ids, student_mask, student_positions = side(1)
     token_mask = torch.zeros((len(rows), n))
+    answer_mask = torch.zeros((len(rows), n))
     sentence_ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
-    for i, (_, _, sentence) in enumerate(rows):
+    for i, ((_, _, sentence), s) in enumerate(zip(rows, sentences)):
         token_mask[i, : len(sentence)] = 1.0
         sentence_ids[i, : len(sentence)] = torch.tensor(sentence)
+        if s.experience_id is not None and s.answer_start is not None and s.answer_start >= 0:
+            answer_mask[i, len(ids(s.text[: s.answer_start])) : len(sentence)] = 1.0
     return Batch(teacher_ids, teacher_mask, teacher_positions, student_ids, student_mask, student_positions,
-                 token_mask, sentence_ids)
+                 token_mask, sentence_ids, answer_mask)
 
 
 # -- the loss ------------------------------------------------------------------------------------
@@ -349,6 +361,9 @@ def train(
             # (log-probabilities are logits whose log-softmax is themselves).
             student_logits = sentence_logits(student, batch.student_ids, batch.student_mask, batch.student_positions)
             loss = masked_mean(kl_per_token(teacher_logp, student_logits), batch.token_mask)
+            if config.answer_ce and batch.answer_mask.any():  # departure 6
+                nll = -student_logits.float().log_softmax(-1).gather(-1, batch.sentence_ids.unsqueeze(-1)).squeeze(-1)
+                loss = loss + config.answer_ce * masked_mean(nll, batch.answer_mask)
             # Alg. 1, step 6: one optimiser step.
             optimiser_step(accelerator, student, optimizer, loss, result)
             advance(1)

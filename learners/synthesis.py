@@ -51,6 +51,9 @@ class SynthesisConfig(BaseModel):
                                                           "experience or question")
     max_overlap: float = Field(0.8, ge=0, le=1, description="word Jaccard above which two questions are duplicates")
     recite_uncovered: bool = Field(True, description="add a recitation pair for a sentence no kept pair covers")
+    generator_answers: bool = Field(False, description="the generator_model also answers the questions, seeing the "
+                                    "experience, so a student learns a larger model's answers (with "
+                                    "selfparam.answer_ce, their own tokens); default: the student answers them")
     seed: int = 0
 
 
@@ -219,7 +222,9 @@ def synthesize(
     teacher_system: Callable[[str], str],
     config: SynthesisConfig = SynthesisConfig(),
 ) -> tuple[list[QAPair], SynthesisReport]:
-    """QA pairs about ``experience`` in the answerer's own words, and a report of the yield."""
+    """QA pairs about ``experience`` in the answerer's own words, and a report of the yield.
+    ``answerer`` is the student; the generator answers instead when ``config.generator_answers``."""
+    answerer = generator if config.generator_answers else answerer
     report = SynthesisReport()
     sentences = split_sentences(experience)
     report.sentences = len(sentences)

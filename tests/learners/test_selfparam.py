@@ -66,6 +66,34 @@ def test_teacher_and_student_see_identical_sentence_ids(tiny):
         assert batch.teacher_positions[i, 0] == teacher_len - 1
 
 
+def test_the_answer_mask_covers_an_experience_answer_and_nothing_of_replay(tiny):
+    _, tokenizer = tiny
+    sentences = target_set(tokenizer, SYSTEM, teacher_system, [
+        (1, "My brother Teodor is a ferry mechanic in Port Halvik.", "Where does Teodor work?", "In Port Halvik."),
+        (None, "", "Give me a tip for sleeping better.", "Keep a regular bedtime."),
+    ])
+    batch = encode(tokenizer, sentences, pad_id=tokenizer.pad_token_id)
+    marked = batch.sentence_ids[0][batch.answer_mask[0].bool()]
+    assert tokenizer.decode(marked).startswith("In Port Halvik.")  # the answer, then the turn's end
+    assert "Teodor" not in tokenizer.decode(marked)  # not the question
+    assert batch.answer_mask[1].sum() == 0  # replay is held by the KL alone
+
+
+def test_answer_ce_adds_the_answers_cross_entropy_to_the_first_loss(tiny):
+    model, tokenizer = tiny
+    sentences = target_set(tokenizer, SYSTEM, teacher_system, [
+        (1, "My dog is called Pimento.", "What is my dog called?", "Your dog is called Pimento.")] * 2)
+    batch = encode(tokenizer, sentences, pad_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        teacher = sentence_logits(model, batch.teacher_ids, batch.teacher_mask, batch.teacher_positions)
+        student = sentence_logits(model, batch.student_ids, batch.student_mask, batch.student_positions)
+    kl = masked_mean(kl_per_token(teacher, student), batch.token_mask).item()
+    nll = -student.log_softmax(-1).gather(-1, batch.sentence_ids.unsqueeze(-1)).squeeze(-1)
+    ce = masked_mean(nll, batch.answer_mask).item()
+    first = train(model, tokenizer, sentences, SelfParamConfig(epochs=1, batch_size=2, answer_ce=0.5)).losses[0]
+    assert first == pytest.approx(kl + 0.5 * ce, rel=1e-4)  # LoRA starts as the identity
+
+
 def test_kl_direction_and_reduction_match_a_hand_computation():
     teacher = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]]])  # (B=1, N=2, V=3)
     student = torch.tensor([[[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]]])

@@ -117,6 +117,19 @@ def test_the_writer_is_shown_each_clause_of_a_compound_sentence():
         "My grandmother Ysolde turns 94 on 11 October."] * 2
 
 
+def test_with_generator_answers_the_generator_answers_and_the_student_is_not_asked():
+    # Scripted models: which one answers is control flow.
+    def reply(c):
+        return "Teodor works in Port Halvik." if c[0]["role"] == "system" else "1. Where does Teodor work?"
+
+    generator, student = ScriptedBackend(reply), ScriptedBackend(lambda c: "I do not know.")
+    pairs, _ = synthesize(generator, student, EXPERIENCE, system_prompt="Sys.", teacher_system=lambda x: f"Sys. {x}",
+                          config=SynthesisConfig(samples=1, rule_questions=False, generator_answers=True))
+    assert ("Where does Teodor work?", "Teodor works in Port Halvik.") in [(p.question, p.answer) for p in pairs]
+    assert student.calls == []
+    assert any(c[0] == {"role": "system", "content": f"Sys. {EXPERIENCE}"} for call in generator.calls for c in call[0])
+
+
 def test_near_duplicate_questions_and_the_cap():
     generator = ScriptedBackend(lambda c: "Where does Teodor work now?\nWhere does Teodor work?\nWho is Teodor?")
     answerer = ScriptedBackend(lambda c: "Teodor is a ferry mechanic in Port Halvik.")
