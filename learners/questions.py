@@ -50,6 +50,7 @@ SUBJECT_WORDS = 4  # a span this early is the sentence's subject: "My grandmothe
 class ClozeQuestion:
     question: str
     span: str  # the answer the experience gives; the self-check looks for it in the model's answer
+    clause: str = ""  # what the question was cut from, the span in place: the answer by rule
 
 
 def _is_time(span: str) -> bool:
@@ -180,10 +181,10 @@ def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
             phrase, start, end = wh_phrase(piece, start, end, span)
             question = f"{piece[:start]}{phrase}{piece[end:]}".strip()
             if question.count(" ") >= 3:
-                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\"")))
+                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\""), piece))
         if (found := object_span(piece)) and not any(s < found[1] and found[0] < e for s, e, _ in spans):
             start, end, span = found
             question = f"{piece[:start]}what{piece[end:]}".strip()
             if question.count(" ") >= 2:
-                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span))
+                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span, piece))
     return questions

@@ -13,7 +13,11 @@ questions (selfparam_feasibility.md: 1 usable pair per fact from a greedy list).
      teacher) answers each question; its first sentence is the answer, in its own style;
   4. a self-check keeps a pair only if the question is about the experience, does not give its
      answer away, and the answer's content is supported by the experience; a rule-written
-     question must also be answered with the span it was written for;
+     question must also be answered with the span it was written for, and one that is not is
+     answered by rule instead: the clause it was cut from, in the assistant's voice ("I'm
+     allergic to what?" -> "You're allergic to sesame."), because the 135M answerer misses most
+     of what a preference is about, and without these pairs its facts reach training only as
+     recitations;
   5. near-duplicate questions are dropped, and a sentence no kept pair covers is recited back
      ("What did I tell you about Teodor?" -> the sentence, in the second person), so every fact
      of the experience reaches the target set.
@@ -31,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import normalize_answer
-from learners.questions import clauses, cloze_questions
+from learners.questions import ClozeQuestion, clauses, cloze_questions
 from learners.questions import subject as experience_subject
 
 # -- config ------------------------------------------------------------------------------------
@@ -51,6 +55,8 @@ class SynthesisConfig(BaseModel):
                                                           "experience or question")
     max_overlap: float = Field(0.8, ge=0, le=1, description="word Jaccard above which two questions are duplicates")
     recite_uncovered: bool = Field(True, description="add a recitation pair for a sentence no kept pair covers")
+    rule_answers: bool = Field(True, description="a rule-written question the answerer misses is answered with "
+                               "the clause it was cut from, in the assistant's voice, instead of dropped")
     generator_answers: bool = Field(False, description="the generator_model also answers the questions, seeing the "
                                     "experience, so a student learns a larger model's answers (with "
                                     "selfparam.answer_ce, their own tokens); default: the student answers them")
@@ -78,13 +84,15 @@ class SynthesisReport:
     cloze: int = 0  # rule-written questions
     kept: int = 0
     kept_cloze: int = 0  # kept pairs whose question was written by rule
+    rule_answered: int = 0  # of those, answered by rule (the answerer missed the span)
     recited: int = 0
     rejected: Counter = field(default_factory=Counter)  # reason -> count
     coverage: float = 0.0  # share of the experience's content words found in kept answers
 
     def as_dict(self) -> dict:
         return {"sentences": self.sentences, "generated": self.generated, "parsed": self.parsed,
-                "cloze": self.cloze, "kept": self.kept, "kept_cloze": self.kept_cloze, "recited": self.recited,
+                "cloze": self.cloze, "kept": self.kept, "kept_cloze": self.kept_cloze,
+                "rule_answered": self.rule_answered, "recited": self.recited,
                 "rejected": dict(self.rejected), "coverage": round(self.coverage, 3)}
 
 
@@ -229,43 +237,48 @@ def synthesize(
     sentences = split_sentences(experience)
     report.sentences = len(sentences)
 
-    # 1-2. Rule-written questions, then sampled ones, per sentence; (sentence, question, span).
-    candidates: list[tuple[int, str, str]] = []
+    # 1-2. Rule-written questions, then sampled ones (no span), per sentence: (sentence, question).
+    candidates: list[tuple[int, ClozeQuestion]] = []
     sampling = GenerationOptions(max_new_tokens=config.question_tokens, temperature=config.temperature,
                                  top_p=config.top_p, seed=config.seed)
     about = experience_subject(experience)
     for index, sentence in enumerate(sentences):
         if config.rule_questions:
-            candidates += [(index, c.question, c.span) for c in cloze_questions(sentence, about)]
+            candidates += [(index, c) for c in cloze_questions(sentence, about)]
         if not config.samples:
             continue
         prompts = [[{"role": "user", "content": QUESTION_PROMPT.format(sentence=part)}]
                    for part in writer_parts(sentence, config.samples)]
         outputs = generator.generate_batch(prompts, sampling)
         report.generated += len(outputs)
-        seen: list[str] = [q for _, q, _ in candidates]
+        seen: list[str] = [c.question for _, c in candidates]
         for output in outputs:
             for question in parse_questions(output.text):
                 if question not in seen:
                     seen.append(question)
-                    candidates.append((index, question, ""))
+                    candidates.append((index, ClozeQuestion(question, "")))
                     report.parsed += 1
-    report.cloze = sum(1 for *_, span in candidates if span)
+    report.cloze = sum(1 for _, c in candidates if c.span)
 
     # 3. The teacher answers: the answerer with the experience in its system prompt, greedy.
     teacher = {"role": "system", "content": teacher_system(experience)}
     answers = answerer.generate_batch(
-        [[teacher, {"role": "user", "content": q}] for _, q, _ in candidates],
+        [[teacher, {"role": "user", "content": c.question}] for _, c in candidates],
         GenerationOptions(max_new_tokens=config.answer_tokens),
     ) if candidates else []
 
     # 4-5. Self-check, then drop near-duplicates, keeping the best supported first.
     passed: list[QAPair] = []
-    for (index, question, span), generation in zip(candidates, answers):
+    for (index, candidate), generation in zip(candidates, answers):
+        question, span = candidate.question, candidate.span
         answer = first_sentence(generation.text)
         reason, support = check_pair(experience, question, answer, config.min_support)
         if not reason and span and normalize_answer(span) not in normalize_answer(answer):
             reason = "answer misses the asked span"
+        if reason and span and config.rule_answers:
+            answer = second_person(candidate.clause[0].upper() + candidate.clause[1:] + ".")
+            reason, support = check_pair(experience, question, answer, config.min_support)
+            report.rule_answered += not reason
         if reason:
             report.rejected[reason] += 1
         else:

@@ -92,7 +92,7 @@ def test_synthesis_keeps_checked_pairs_and_recites_uncovered_sentences():
         ("What did I tell you about Pimento?", "His greyhound is called Pimento.", True),
     ]
     assert report.as_dict() == {
-        "sentences": 2, "generated": 4, "parsed": 3, "cloze": 0, "kept": 2, "kept_cloze": 0, "recited": 1,
+        "sentences": 2, "generated": 4, "parsed": 3, "cloze": 0, "kept": 2, "kept_cloze": 0, "rule_answered": 0, "recited": 1,
         "rejected": {"meta question": 1, "not about the experience": 1},
         "coverage": 0.667,  # brother, ferry and mechanic are in no kept answer
     }
@@ -147,13 +147,25 @@ def test_rule_written_questions_are_kept_only_when_answered_with_their_span():
                "Teodor's greyhound is called what?": "Teodor works in Port Halvik."}  # true, but not the span
     answerer = ScriptedBackend(lambda c: answers[c[-1]["content"]])
     pairs, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.", teacher_system=str,
-                               config=SynthesisConfig(samples=0))
+                               config=SynthesisConfig(samples=0, rule_answers=False))
     assert [(p.question, p.span, p.recited) for p in pairs] == [
         ("My brother Teodor works as a ferry mechanic in which place?", "Port Halvik", False),
         ("What did I tell you about Pimento?", "", True),  # its question was answered wrongly
     ]
     assert report.cloze == 2 and report.kept_cloze == 1 and report.generated == 0
     assert report.rejected == {"answer misses the asked span": 1}
+    # By default the missed question is answered by rule: its clause, the span in place.
+    ruled, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.", teacher_system=str,
+                               config=SynthesisConfig(samples=0))
+    assert [(p.question, p.answer, p.recited) for p in ruled] == [
+        ("My brother Teodor works as a ferry mechanic in which place?", "Teodor works in Port Halvik.", False),
+        ("Teodor's greyhound is called what?", "Teodor's greyhound is called Pimento.", False),
+    ]
+    assert report.kept_cloze == 2 and report.rule_answered == 1 and not report.rejected
+    # A preference, answered in the assistant's voice when the model cannot say what it is about.
+    allergy, _ = synthesize(generator, ScriptedBackend(lambda c: "I do not know."), "I'm allergic to sesame.",
+                            system_prompt="Sys.", teacher_system=str, config=SynthesisConfig(samples=0))
+    assert ("I'm allergic to what?", "You're allergic to sesame.") in [(p.question, p.answer) for p in allergy]
     # The span is the probe's gold answer when the pair is set aside, and no other question for
     # that span stays in training: the first sentence is recited instead.
     shorter = QAPair("Teodor works as a ferry mechanic in which place?", "In Port Halvik.", 0, 0.9, span="Port Halvik")
