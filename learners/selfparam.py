@@ -34,10 +34,13 @@ Departures from the paper, on purpose:
      few facts side by side, so repeated injection into one adapter lost every earlier night
      (README, "Knowledge that accumulates"). The router's index is extra storage at inference,
      which the paper avoids; the prompt still never carries the experience.
-  6. Optionally (``answer_ce``), cross-entropy on the written answers is added to the KL, so a
-     student can learn the answers of a larger model that wrote them (sequence-level distillation:
-     the two models' vocabularies differ, so token-level KL from the larger one is not possible).
-     Off by default.
+  6. Optionally (``answer_ce``), cross-entropy on the written answers is added to the KL, only on
+     answers that say nothing their experience does not (``learners.synthesis.grounded``: rule
+     answers, recitations): the KL alone pulls the student towards a 135M teacher that does not
+     say what a preference is about. A larger answerer's answers are learned the same way
+     (sequence-level distillation: across two vocabularies token-level KL is not possible). A
+     model-written answer that adds words of its own is left to the KL, which corrects it
+     towards the teacher that reads the experience, instead of being learned token by token.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import Field
 
+from learners.synthesis import grounded
 from learners.training import (
     NullProgress,
     Progress,
@@ -76,9 +80,9 @@ class SelfParamConfig(TrainConfig):
 
     teacher_cache_mb: int = Field(2048, ge=0, description="memory for the teacher's log-probs, kept after "
                                                           "their first pass; 0 recomputes them every step")
-    answer_ce: float = Field(0.0, ge=0, description="weight of cross-entropy on the written answers of experience "
-                             "sentences, added to the KL: the student also learns the answers' own tokens, as "
-                             "sequence-level distillation from a larger model that wrote them; 0 is the paper's loss")
+    answer_ce: float = Field(0.0, ge=0, description="weight of cross-entropy on the answers that say only what "
+                             "their experience says, added to the KL: the student also learns those answers' own "
+                             "tokens (sequence-level distillation from a larger answerer); 0 is the paper's loss")
 
 
 # -- the target set S --------------------------------------------------------------------------
@@ -96,7 +100,7 @@ class TargetSentence:
     student_prefix: str
     text: str  # "{question}<end>\n<assistant>\n{answer}<end>\n" in the model's chat format
     experience_id: int | None = None  # None for replay
-    answer_start: int | None = None  # where the answer begins in text
+    answer_start: int | None = None  # where the answer begins in text, if answer_ce may learn it
 
 
 _SENTINEL = "\u2063REVERIE-QUESTION\u2063"  # an invisible separator nobody types
@@ -138,7 +142,8 @@ def target_set(
         else:
             teacher_prefix, teacher_text = render_sentence(tokenizer, teacher_system(experience), question, answer)
             assert teacher_text == text
-        sentences.append(TargetSentence(teacher_prefix, student_prefix, text, experience_id, text.rfind(answer.strip())))
+        start = text.rfind(answer.strip()) if experience_id is not None and grounded(experience, answer) else None
+        sentences.append(TargetSentence(teacher_prefix, student_prefix, text, experience_id, start))
     return sentences
 
 
@@ -258,7 +263,7 @@ def encode(tokenizer, sentences: Sequence[TargetSentence], pad_id: int) -> Batch
     for i, ((_, _, sentence), s) in enumerate(zip(rows, sentences)):
         token_mask[i, : len(sentence)] = 1.0
         sentence_ids[i, : len(sentence)] = torch.tensor(sentence)
-        if s.experience_id is not None and s.answer_start is not None and s.answer_start >= 0:
+        if s.answer_start is not None and s.answer_start >= 0:
             answer_mask[i, len(ids(s.text[: s.answer_start])) : len(sentence)] = 1.0
     return Batch(teacher_ids, teacher_mask, teacher_positions, student_ids, student_mask, student_positions,
                  token_mask, sentence_ids, answer_mask)

@@ -129,6 +129,12 @@ def content_words(text: str) -> set[str]:
     return {_stem(w) for w in normalize_answer(text).split() if w not in _STOP}
 
 
+def grounded(experience: str, answer: str) -> bool:
+    """Whether the answer says only what the experience says: every content word of it is there
+    in either voice (a rule answer or a recitation always; a model's answer when it adds nothing)."""
+    return content_words(answer) <= content_words(experience) | content_words(second_person(experience))
+
+
 def parse_questions(text: str, max_words: int = 25) -> list[str]:
     """Questions a small model wrote, in whatever list shape it chose; in order, without repeats."""
     found: list[str] = []

@@ -66,17 +66,20 @@ def test_teacher_and_student_see_identical_sentence_ids(tiny):
         assert batch.teacher_positions[i, 0] == teacher_len - 1
 
 
-def test_the_answer_mask_covers_an_experience_answer_and_nothing_of_replay(tiny):
+def test_the_answer_mask_covers_a_grounded_answer_only(tiny):
     _, tokenizer = tiny
+    teodor = "My brother Teodor is a ferry mechanic in Port Halvik."
     sentences = target_set(tokenizer, SYSTEM, teacher_system, [
-        (1, "My brother Teodor is a ferry mechanic in Port Halvik.", "Where does Teodor work?", "In Port Halvik."),
+        (1, teodor, "Where does Teodor work?", "In Port Halvik."),
+        (1, teodor, "Where does Teodor live?", "Teodor lives in Oslo."),  # words the fact does not have
         (None, "", "Give me a tip for sleeping better.", "Keep a regular bedtime."),
     ])
     batch = encode(tokenizer, sentences, pad_id=tokenizer.pad_token_id)
     marked = batch.sentence_ids[0][batch.answer_mask[0].bool()]
     assert tokenizer.decode(marked).startswith("In Port Halvik.")  # the answer, then the turn's end
     assert "Teodor" not in tokenizer.decode(marked)  # not the question
-    assert batch.answer_mask[1].sum() == 0  # replay is held by the KL alone
+    assert batch.answer_mask[1].sum() == 0  # left to the KL, which corrects it towards the teacher
+    assert batch.answer_mask[2].sum() == 0  # replay is held by the KL alone
 
 
 def test_answer_ce_adds_the_answers_cross_entropy_to_the_first_loss(tiny):

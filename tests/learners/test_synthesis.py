@@ -5,6 +5,7 @@ from learners.synthesis import (
     QAPair,
     SynthesisConfig,
     check_pair,
+    grounded,
     parse_questions,
     probe_answer,
     second_person,
@@ -60,6 +61,9 @@ def test_text_helpers():
     assert topic("My brother Teodor works in Port Halvik.") == "Teodor"
     assert topic("My best friend Marguerite Vasko is getting married.") == "Marguerite Vasko"
     assert topic("It rains.") == ""
+    assert grounded(EXPERIENCE, "Your brother Teodor works in Port Halvik.")
+    assert not grounded(EXPERIENCE, "Teodor moved to Oslo last year.")
+    assert grounded("I'm allergic to sesame.", "You're allergic to sesame.")
 
 
 class ScriptedBackend:
