@@ -34,13 +34,15 @@ Departures from the paper, on purpose:
      few facts side by side, so repeated injection into one adapter lost every earlier night
      (README, "Knowledge that accumulates"). The router's index is extra storage at inference,
      which the paper avoids; the prompt still never carries the experience.
-  6. Optionally (``answer_ce``), cross-entropy on the written answers is added to the KL, only on
+  6. Cross-entropy on the written answers is added to the KL (``answer_ce``, weight 1), only on
      answers that say nothing their experience does not (``learners.synthesis.grounded``: rule
      answers, recitations): the KL alone pulls the student towards a 135M teacher that does not
      say what a preference is about. A larger answerer's answers are learned the same way
      (sequence-level distillation: across two vocabularies token-level KL is not possible). A
      model-written answer that adds words of its own is left to the KL, which corrects it
      towards the teacher that reads the experience, instead of being learned token by token.
+     On the embedded model's 10 nights this took the served share from 0.35 to 0.50 of in
+     context and the nights promoted from 6 to 9 (README, "Answers by rule").
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class SelfParamConfig(TrainConfig):
 
     teacher_cache_mb: int = Field(2048, ge=0, description="memory for the teacher's log-probs, kept after "
                                                           "their first pass; 0 recomputes them every step")
-    answer_ce: float = Field(0.0, ge=0, description="weight of cross-entropy on the answers that say only what "
+    answer_ce: float = Field(1.0, ge=0, description="weight of cross-entropy on the answers that say only what "
                              "their experience says, added to the KL: the student also learns those answers' own "
                              "tokens (sequence-level distillation from a larger answerer); 0 is the paper's loss")
 

@@ -140,7 +140,8 @@ def test_training_pulls_the_student_towards_the_teacher(tiny):
         ("Tell me about my dog.", "Your dog Pimento is a greyhound."),
     ]]
     sentences = target_set(tokenizer, SYSTEM, teacher_system, pairs)
-    result = train(model, tokenizer, sentences, SelfParamConfig(epochs=30, batch_size=3, lr=3e-3))
+    # The paper's loss alone: the tiny random model's cross-entropy on the answers barely moves.
+    result = train(model, tokenizer, sentences, SelfParamConfig(epochs=30, batch_size=3, lr=3e-3, answer_ce=0))
     assert result.steps == 30 and len(result.losses) == 30
     assert result.losses[0] > 0
     assert sum(result.losses[-3:]) / 3 < 0.5 * sum(result.losses[:3]) / 3
