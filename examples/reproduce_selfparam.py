@@ -125,7 +125,8 @@ class Bench:
 
     def synthesize(self, facts: list[dict], progress: Progress) -> tuple[list[list], dict]:
         """The QA pairs of ``facts``, written by the model (or ``--generator-model``) and answered by
-        the model (or the generator, ``--generator-answers``); kept in ``--pairs`` and read back from it by a later run of the same writing."""
+        the model (or the generator, ``--generator-answers``); kept in ``--pairs`` and read back from
+        it by a later run of the same writing."""
         tokenizer, model = self.fresh()
         base = self.backend(tokenizer, model, "base")
         self.replay = replay_pairs(base, SYSTEM)
@@ -275,7 +276,8 @@ def model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-ratio", type=float, default=LearnSettings().replay_ratio,
                         help="replay sentences per QA sentence (the product's learn.replay_ratio)")
     parser.add_argument("--answer-ce", type=float, default=defaults.answer_ce,
-                        help="weight of cross-entropy on the written answers, added to SELF-PARAM's KL")
+                        help="weight of cross-entropy on the grounded written answers, added to SELF-PARAM's KL "
+                        "(the product's selfparam.answer_ce; 0: the paper's loss)")
     parser.add_argument("--lora-r", type=int, default=defaults.lora_r,
                         help="LoRA rank (alpha 2r); 0: full fine-tuning, batch and single only")
 

@@ -228,7 +228,7 @@ class Batch(NamedTuple):
     student_positions: torch.Tensor  # (B, N)
     token_mask: torch.Tensor  # (B, N) 1.0 for real sentence tokens, 0.0 for padding
     sentence_ids: torch.Tensor  # (B, N) the sentence tokens themselves (for checks and FT(S))
-    answer_mask: torch.Tensor  # (B, N) 1.0 for the answer tokens of experience sentences
+    answer_mask: torch.Tensor  # (B, N) 1.0 for the answer tokens answer_ce learns (grounded answers)
 
 
 def encode(tokenizer, sentences: Sequence[TargetSentence], pad_id: int) -> Batch:
