@@ -145,7 +145,7 @@ def test_near_duplicate_questions_and_the_cap():
     assert report.rejected["duplicate"] + report.rejected["over max_pairs"] == 2
 
 
-def test_rule_written_questions_are_kept_only_when_answered_with_their_span():
+def test_a_rule_written_question_missing_its_span_is_dropped_or_answered_by_rule():
     generator = ScriptedBackend(lambda c: pytest.fail("no sampling was asked for"))
     answers = {"My brother Teodor works as a ferry mechanic in which place?": "Teodor works in Port Halvik.",
                "Teodor's greyhound is called what?": "Teodor works in Port Halvik."}  # true, but not the span
