@@ -51,6 +51,7 @@ class ClozeQuestion:
     question: str
     span: str  # the answer the experience gives; the self-check looks for it in the model's answer
     clause: str = ""  # what the question was cut from, the span in place: the answer by rule
+    asks_subject: bool = False  # asked the other way round: the sentence's subject is the answer
 
 
 def _is_time(span: str) -> bool:
@@ -165,6 +166,48 @@ def object_span(clause: str) -> tuple[int, int, str] | None:
     return start, words[-1][1], clause[words[first][0]:words[-1][1]]
 
 
+# Words that can follow a sentence's subject: copulas, auxiliaries, adverbs and common irregular
+# past tenses; a regular verb ends in "-s" or "-ed" ("flows", "turns", "started").
+_AFTER_SUBJECT = set("""is are was were has have had will would can could must should just still also always never
+usually often lent built made won wrote gave took sent left told met bought sold ran began became got kept held
+found brought""".split())
+
+
+def subject_question(piece: str) -> ClozeQuestion | None:
+    """The sentence's subject, asked for in its own place: "The Halvenmoor Observatory was built
+    in 1911" -> "Which observatory was built in 1911?", "The river Sallow Ness flows 214
+    kilometres" -> "Which river flows 214 kilometres?", "My son Elric is allergic to kiwi" ->
+    "Who is allergic to kiwi?", "Quorvex is a programming language" -> "What is a programming
+    language?". A wh-word in subject position reads naturally where an in-place one does not,
+    and these are the questions asked the other way round ("Which observatory did Cassia Drenholt
+    build?"), which a model taught only the forward direction cannot answer. None unless the
+    span is the whole subject (a verb follows it) and only a determiner and a noun precede it."""
+    spans = answer_spans(piece)
+    if not spans or len(piece[: spans[0][0]].split()) >= SUBJECT_WORDS:
+        return None
+    start, end, span = spans[0]
+    following = piece[end:].split()
+    verb = following[0].lower().strip(",") if following else ""
+    if span.endswith("'s") or not (verb in _AFTER_SUBJECT or (verb.isalpha() and verb.islower() and (
+            verb.endswith("ed") or (verb.endswith("s") and not verb.endswith("ss"))))):
+        return None
+    before = piece[:start].split()
+    if not before:
+        phrase = "who" if len(span.split()) > 1 else "what"  # "Tomas Eberwyn designed", "Quorvex is"
+    elif [w.lower() for w in before] == ["the"]:
+        phrase = f"which {span.split()[-1].lower()}" if len(span.split()) > 1 else "what"
+    elif before[0].lower() == "the" and len(before) == 2 and before[1].islower():
+        phrase = f"which {before[1]}"  # "The river Sallow Ness"
+    elif before[0].lower() in {"my", "our"} and all(w.islower() for w in before[1:]):
+        phrase = "who"  # "My best friend Marguerite Vasko": names after a kin word are people (or pets)
+    else:
+        return None
+    question = f"{phrase} {piece[end:].strip()}"
+    if question.count(" ") < 3:
+        return None
+    return ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\""), piece, asks_subject=True)
+
+
 def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
     """In-place wh-questions about each answer span of ``sentence``: one over the whole sentence
     and, when the sentence has several clauses, a shorter one over the span's own clause (short
@@ -173,7 +216,11 @@ def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
     pieces = [body] + (parts if len(parts := clauses(body)) > 1 else [])
     questions: list[ClozeQuestion] = []
     for piece in pieces:
-        piece = resolve_pronoun(piece, topic)
+        resolved = resolve_pronoun(piece, topic)
+        # A resolved pronoun is a guess ("she rides along" is the dog, not Teodor): never the answer.
+        if resolved == piece and (found := subject_question(piece)):
+            questions.append(found)
+        piece = resolved
         spans = answer_spans(piece)
         for start, end, span in spans:
             if len(piece[:start].split()) < SUBJECT_WORDS:

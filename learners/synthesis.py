@@ -74,6 +74,7 @@ class QAPair:
     support: float  # share of the answer's content words that the experience or question holds
     recited: bool = False
     span: str = ""  # for a rule-written question, the short answer it asks for
+    asks_subject: bool = False  # a rule-written question whose answer is its sentence's subject
 
 
 @dataclass
@@ -288,7 +289,8 @@ def synthesize(
         if reason:
             report.rejected[reason] += 1
         else:
-            passed.append(QAPair(question, answer, index, round(support, 3), span=span))
+            passed.append(QAPair(question, answer, index, round(support, 3), span=span,
+                                 asks_subject=candidate.asks_subject))
     kept: list[QAPair] = []
     for pair in sorted(passed, key=lambda p: -p.support):
         if any(_jaccard(pair.question, k.question) > config.max_overlap for k in kept):
@@ -344,6 +346,8 @@ def set_aside_probes(
     for i, pair in sorted(enumerate(pairs), key=lambda item: -item[1].support):
         if len(probes) >= count:
             break
+        if pair.asks_subject:  # the only pair that teaches its sentence backwards: it stays in training
+            continue
         gold = pair.span or (None if pair.recited else probe_answer(experience, pair.question, pair.answer))
         if gold:
             probes.append((pair.question, [gold]))

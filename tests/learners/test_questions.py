@@ -1,6 +1,7 @@
 import pytest
 
-from learners.questions import answer_spans, clauses, cloze_questions, object_span, resolve_pronoun, subject
+from learners.questions import (answer_spans, clauses, cloze_questions, object_span, resolve_pronoun, subject,
+                                subject_question)
 
 
 def test_answer_spans_are_names_numbers_times_dates_and_quotes():
@@ -36,7 +37,35 @@ def test_a_span_is_asked_for_in_place_by_its_shape(sentence, question, span):
     assert (question, span) in [(q.question, q.span) for q in cloze_questions(sentence)]
 
 
-def test_the_subject_is_not_asked_for_and_pronouns_get_the_topic_back():
+@pytest.mark.parametrize(
+    "sentence, question, span",
+    [
+        ("The Halvenmoor Observatory was built in 1911 by Cassia Drenholt",
+         "Which observatory was built in 1911 by Cassia Drenholt?", "Halvenmoor Observatory"),
+        ("The river Sallow Ness flows 214 kilometres to the sea", "Which river flows 214 kilometres to the sea?",
+         "Sallow Ness"),
+        ("My son Elric is allergic to kiwi fruit", "Who is allergic to kiwi fruit?", "Elric"),
+        ("Quorvex is a programming language created in 2009", "What is a programming language created in 2009?",
+         "Quorvex"),
+        ("Tomas Eberwyn designed a board game about salt", "Who designed a board game about salt?", "Tomas Eberwyn"),
+    ],
+)
+def test_the_subject_is_asked_for_in_subject_position(sentence, question, span):
+    found = subject_question(sentence)
+    assert (found.question, found.span, found.clause) == (question, span, sentence)
+    assert (question, span) in [(q.question, q.span) for q in cloze_questions(sentence + ".")]
+
+
+def test_a_subject_question_needs_the_whole_subject_and_a_verb_after_it():
+    assert subject_question("The Lumen billing service's export job was moved to 03:15") is None  # a modifier
+    assert subject_question("Project Kestrel's staging database is called kst-pg-07") is None  # a possessive
+    assert subject_question("After the incident Priya Takoda owns the export job") is None  # not the subject
+    assert subject_question("My brother Teodor smiled") is None  # too short to ask
+    # A resolved pronoun is a guess, so it is never the answer: "she" here is the dog, not Teodor.
+    assert not [q for q in cloze_questions("She rides along on the boat at night.", "Teodor") if q.span == "Teodor"]
+
+
+def test_the_subject_is_not_asked_for_in_place_and_pronouns_get_the_topic_back():
     assert cloze_questions("My brother Teodor smiled.") == []  # "My brother what smiled?" reads badly
     assert resolve_pronoun("His greyhound is called Pimento.", "Teodor") == "Teodor's greyhound is called Pimento."
     assert resolve_pronoun("He's moving to Quillon Bay.", "Hamish") == "Hamish is moving to Quillon Bay."
