@@ -48,6 +48,8 @@ class LearnReport(BaseModel):
     passed: bool | None = None
     reasons: list[str] = []  # why the gate refused, one line per failed check
     kept: list[str] = []  # tonight's adapters the gate kept (the version names them "<version>.<k>")
+    retrained: dict[str, list[str]] = {}  # adapters that hurt the model, trained again with the KL alone:
+    # what the gate refused them for the first time
     version: str | None = None
     promoted: bool = False
     consolidated: list[int] = []

@@ -2,8 +2,8 @@
 keep the result only if it is better.
 
     START -> clean -> extract -> select -> prepare -> train -> evaluate -> gate -> record -> END
-               |                   |          |
-               +-------------------+----------+--> END
+               |                   |          |         ^                    |
+               +-------------------+----------+--> END  +----- once --------+
 
   clean     the day's feedback, judged by the committee (Source-Aware Cleaning, ``graphs.cleaning``)
             into a new version of the cleaned view; skipped when no committee is given
@@ -25,7 +25,11 @@ keep the result only if it is better.
             efficacy (new), retention (earlier), near-miss pollution; and general ability with
             each new adapter merged (what a wrongly routed turn would get)
   gate      keep each new adapter that reaches its efficacy without hurting general ability;
-            promote if one is kept and retention did not fall beyond its tolerance
+            promote if one is kept and retention did not fall beyond its tolerance. An adapter
+            that learned but hurt the model (general questions, chat perplexity) is trained once
+            more the same night with SELF-PARAM's KL alone (``selfparam.answer_ce`` 0), and the
+            night evaluated again: the answers' cross-entropy helps where the model tolerates
+            it, and a model that does not still gets its night
   record    an immutable version whose library is the active one's plus the kept adapters (refused
             ones too, for the audit trail), probe results, promote, experience statuses, prune
 
@@ -82,6 +86,8 @@ class NightState(TypedDict, total=False):
     passed: bool
     reasons: list[str]
     kept: list[str]  # tonight's adapters the gate kept
+    retrain: list[str]  # adapters the gate sends back to train with the KL alone (empty: go on to record)
+    retrained: dict[str, list[str]]  # adapters trained again with the KL alone: why the gate refused them first
     version: str | None
     promoted: bool
     consolidated: list[int]  # experiences whose probes all pass on the promoted version
@@ -272,24 +278,36 @@ def prepare(state: NightState, runtime: Runtime[NightContext]) -> dict:
 
 
 def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
-    """One fresh adapter per group, each from the plain base, saved to the night's scratch folder."""
+    """One fresh adapter per group, each from the plain base, saved to the night's scratch folder;
+    sent back by the gate, only the adapters it names, again, with the KL alone."""
     ctx, bench = runtime.context, runtime.context.bench
-    bench.scratch = ctx.cache / f"night-{bench.run_id}"
-    shutil.rmtree(bench.scratch, ignore_errors=True)
-    summaries = []
+    again = set(state.get("retrain") or [])
+    if not again:
+        bench.scratch = ctx.cache / f"night-{bench.run_id}"
+        shutil.rmtree(bench.scratch, ignore_errors=True)
+    summaries = list(state.get("training", {}).get("adapters", []))
     for k, (group, target, attempt) in enumerate(zip(bench.groups, bench.targets, bench.attempts), start=1):
-        if len(bench.groups) > 1:
-            ctx.progress.note(f"adapter {k} of {len(bench.groups)}: experiences {', '.join(map(str, group))}")
+        name = f"candidate.{k}"
+        if again and name not in again:
+            continue
+        if len(bench.groups) > 1 or again:
+            ctx.progress.note(f"adapter {k} of {len(bench.groups)}: experiences {', '.join(map(str, group))}"
+                              + (", again with the KL alone" if again else ""))
         # A retry trains with another seed: the same pairs, grouping and seed would make the refused
         # adapter again, bit for bit (README: it still rarely rescues one).
-        config = ctx.selfparam.model_copy(update={"seed": ctx.selfparam.seed + attempt})
-        result = train(bench.model, bench.tokenizer, target, config, progress=ctx.progress)
+        update = {"seed": ctx.selfparam.seed + attempt} | ({"answer_ce": 0.0} if again else {})
+        result = train(bench.model, bench.tokenizer, target, ctx.selfparam.model_copy(update=update),
+                       progress=ctx.progress)
         folder = bench.scratch / str(k)
+        shutil.rmtree(folder, ignore_errors=True)
         result.model.save_pretrained(str(folder))
         bench.model = result.model.unload()  # the LoRA layers out, the base weights as they were
-        bench.candidates.append(Adapter(name=f"candidate.{k}", version="candidate", user=ctx.user,
-                                        experiences=group, path=str(folder)))
-        summaries.append(result.summary())
+        adapter = Adapter(name=name, version="candidate", user=ctx.user, experiences=group, path=str(folder))
+        if again:
+            bench.candidates[k - 1], summaries[k - 1] = adapter, result.summary()
+        else:
+            bench.candidates.append(adapter)
+            summaries.append(result.summary())
     training = {"adapters": summaries, "seconds": round(sum(x.get("seconds", 0.0) for x in summaries), 2)}
     return {"training": training}
 
@@ -348,24 +366,32 @@ def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:
     before = [scores[e] for e in earlier if e in scores]
     current = {**ctx.retention.general(ctx.versions.root(ctx.active).id),
                "retention": round(sum(before) / len(before), 4) if before else None}
+    backend.attach({})  # the plain weights back in the model: a second training starts from them
     return {"figures": figures, "current": current}
 
 
 def gate(state: NightState, runtime: Runtime[NightContext]) -> dict:
     """Each new adapter on its own figures; then the night on what it does to earlier experiences."""
     figures, current, thresholds = state["figures"], state["current"], runtime.context.thresholds
-    reasons, kept = [], []
+    reasons, kept, hurt = [], [], {}
     for name, adapter in figures["adapters"].items():
         passed, why = ev.gate(adapter, {**current, "retention": None}, thresholds)
         if passed:
             kept.append(name)
         reasons += [f"{name} (experiences {', '.join(map(str, adapter['experiences']))}): {r}" for r in why]
+        learned = adapter["efficacy"] is None or adapter["efficacy"] >= thresholds.min_efficacy
+        if not passed and learned:  # refused only for what it did to the model
+            hurt[name] = why
     _, why = ev.gate({**current, "retention": figures["retention"]}, current, thresholds)
     reasons += why
     if not kept and not reasons:
         reasons.append("no adapter was trained")
     passed = bool(kept) and not why
-    return {"passed": passed, "reasons": reasons, "kept": kept}
+    if "retrained" in state or not runtime.context.selfparam.answer_ce:  # the KL alone was tried, or is all there is
+        return {"passed": passed, "reasons": reasons, "kept": kept, "retrain": []}
+    for name, why in hurt.items():
+        runtime.context.progress.note(f"{name} hurt the model ({'; '.join(why)}): training it again with the KL alone")
+    return {"passed": passed, "reasons": reasons, "kept": kept, "retrain": sorted(hurt), "retrained": hurt}
 
 
 def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
@@ -392,6 +418,7 @@ def record(state: NightState, runtime: Runtime[NightContext]) -> dict:
         "figures": state["figures"],
         "current": state["current"],
         "gate": {"passed": state["passed"], "reasons": state["reasons"], "kept": state["kept"]},
+        "retrained": state.get("retrained", {}),  # adapters trained again with the KL alone, and why
     }
 
     def write(folder: Path) -> None:
@@ -455,6 +482,10 @@ def after_prepare(state: NightState) -> str:
     return "train" if "target_set" in state else END
 
 
+def after_gate(state: NightState) -> str:
+    return "train" if state.get("retrain") else "record"
+
+
 def build_nightly_graph():
     graph = StateGraph(NightState, context_schema=NightContext)
     for name, node in [("clean", clean), ("extract", extract), ("select", select), ("prepare", prepare),
@@ -467,7 +498,7 @@ def build_nightly_graph():
     graph.add_conditional_edges("prepare", after_prepare, ["train", END])
     graph.add_edge("train", "evaluate")
     graph.add_edge("evaluate", "gate")
-    graph.add_edge("gate", "record")
+    graph.add_conditional_edges("gate", after_gate, ["train", "record"])
     graph.add_edge("record", END)
     return graph.compile()
 

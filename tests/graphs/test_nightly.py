@@ -251,3 +251,26 @@ def test_forget_takes_an_experience_out_of_the_weights_as_a_new_version(open_bot
     # The dropped adapter's other experience is learned again by the next night; the forgotten never.
     assert bot.learn(user="alice", dry_run=True).new == [other]
     assert bot.forget(kept).version == "v3" and bot.library == []
+
+
+def test_an_adapter_that_hurt_the_model_is_trained_again_with_the_kl_alone(open_bot, tiny_dir, tmp_path):
+    # A high learning rate and no rise of chat perplexity allowed: the tiny model's adapter hurts
+    # it with the answers' cross-entropy (the default) and, less, with the KL alone.
+    strict = dict(gate={"min_efficacy": 0.0, "perplexity_tolerance": 0.0}, selfparam={"epochs": 2, "lr": 0.05})
+    bot = open_bot(**strict)
+    bot.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
+    report = bot.learn()
+    [first] = report.retrained["candidate.1"]
+    assert first.startswith("chat perplexity rose") and list(report.retrained) == ["candidate.1"]
+    [config] = [a["config"] for a in report.training["adapters"]]
+    assert (config["answer_ce"], config["seed"]) == (0.0, 0)  # trained again once, with the KL alone
+    [second] = report.reasons  # the night's verdict is the second training's
+    assert second.startswith("candidate.1 (experiences 1): chat perplexity rose") and first not in second
+    assert not report.promoted and bot.model(report.version).manifest["retrained"] == report.retrained
+    # The second training started from the plain weights: a night with the KL alone from the start
+    # makes the same adapter, to the last digit of its perplexity.
+    with Agent.open(tmp_path / "kl", model=str(tiny_dir), **{**FAST, **strict,
+                    "selfparam": {**strict["selfparam"], "answer_ce": 0.0}}) as alone:
+        alone.teach("My brother Teodor works in Port Halvik.", probes=[PROBE])
+        kl = alone.learn()
+    assert kl.reasons == report.reasons and kl.retrained == {}  # nothing to fall back to
