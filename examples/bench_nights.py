@@ -227,6 +227,7 @@ def main() -> None:
             nights.append({
                 "night": night + 1, "seconds": round(time.perf_counter() - started, 1), "new": report.new,
                 "promoted": report.promoted, "kept": report.kept, "reasons": report.reasons,
+                "retrained": report.retrained,
                 "learn_s": report.training["seconds"] if report.training else None,
                 "general": (report.figures or {}).get("general_contains"), "served": scores,
                 "served_mean": round(statistics.mean(scores), 3), "in_context_mean": round(statistics.mean(context), 3),
