@@ -11,7 +11,9 @@ facts set). So reverie writes questions itself, the way a cloze test does:
   2. each span is replaced in place by a wh-phrase chosen by its shape ("in Port Halvik" ->
      "in which place", "at 5:30 pm" -> "at what time", "214 kilometres" -> "how many
      kilometres"), and a sentence that opens with a pronoun gets the experience's topic back
-     ("His greyhound is called Pimento." -> "Teodor's greyhound is called what?");
+     ("His greyhound is called Pimento." -> "Teodor's greyhound is called what?"); the subject
+     itself is asked for with a wh-word in its place ("The Halvenmoor Observatory was built in
+     1911" -> "Which observatory was built in 1911?"), the way round a reader also asks;
   3. the caller keeps a question only if the model, seeing the experience, answers it with the
      span (``learners.synthesis``): the span doubles as the self-check's gold answer.
 In-place ("echo") questions are stilted but unambiguous, and they name what is asked in the
