@@ -77,8 +77,9 @@ def _print_night(report, dry_run: bool) -> None:
     out.print(summary)
     for name, adapter in figures.get("adapters", {}).items():
         verdict = "kept" if name in report.kept else "dropped"
+        again = f" (trained again with the KL alone: {'; '.join(report.retrained[name])})" if name in report.retrained else ""
         out.print(f"{name}: experiences {', '.join(map(str, adapter['experiences']))}, efficacy "
-                  f"{_fmt(adapter['efficacy'])}, general {_fmt(adapter['general_contains'])}: {verdict}")
+                  f"{_fmt(adapter['efficacy'])}, general {_fmt(adapter['general_contains'])}: {verdict}{again}")
     out.print(f"trained {len(report.new)} new experience(s) into {len(figures.get('adapters', {}))} adapter(s) in "
               f"{report.training['seconds']:.0f} s; whole run {report.seconds:.0f} s")
     if report.promoted:

@@ -42,3 +42,10 @@ def test_learn_and_retention_commands(cli, tmp_path, one_line_error):
     assert code == 2 and one_line_error(err) and "a night's steps are: clean, selfparam, cory" in err
     code, _, err = cli("learn", "--only", "cory")
     assert code == 2 and one_line_error(err) and "no reward to refine with: set [refine] reward" in err
+
+    # An adapter that hurts the model is trained again with the KL alone, and the output says so.
+    assert cli("teach", "My cat Miso eats salmon on Sundays.")[0] == 0
+    strict = ("--set", "selfparam.epochs=2", "--set", "selfparam.lr=0.05", "--set", "synthesis.samples=1",
+              "--set", "gate.min_efficacy=0", "--set", "gate.perplexity_tolerance=0")
+    code, out, _ = cli(*strict, "learn")
+    assert code == 0 and "(trained again with the KL alone: chat perplexity rose from" in out
