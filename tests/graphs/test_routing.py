@@ -6,6 +6,8 @@ from types import SimpleNamespace
 from graphs.nightly import gate
 from graphs.routing import answering, route
 from learners.evaluate import GateThresholds
+from learners.selfparam import SelfParamConfig
+from learners.training import NullProgress
 from memory.records import Adapter
 
 
@@ -35,8 +37,9 @@ def test_a_query_routes_to_the_adapter_of_the_experience_it_is_about(tiny_agent)
     assert (chosen.adapter, chosen.experience) == (None, extra)
 
 
-def _runtime(**thresholds):
-    return SimpleNamespace(context=SimpleNamespace(thresholds=GateThresholds(**thresholds)))
+def _runtime(answer_ce: float = 1.0, **thresholds):
+    return SimpleNamespace(context=SimpleNamespace(thresholds=GateThresholds(**thresholds), progress=NullProgress(),
+                                                   selfparam=SelfParamConfig(answer_ce=answer_ce)))
 
 
 CURRENT = {"general_contains": 0.67, "perplexity": 20.0, "retention": 0.5}
@@ -55,6 +58,12 @@ def test_the_gate_keeps_each_adapter_that_adds_and_promotes_when_one_is_kept():
     assert out["passed"] and out["kept"] == ["candidate.1"]
     assert out["reasons"] == ["candidate.2 (experiences 3): efficacy 0.00 < 0.25",
                               "candidate.3 (experiences 4): general questions fell from 0.67 to 0.40 (tolerance 0.10)"]
+    # The harmful adapter learned (efficacy 1.0): it goes back to train with the KL alone, once;
+    # the weak one did not, so less cross-entropy would not help it.
+    assert out["retrain"] == ["candidate.3"] and out["retrained"] == {
+        "candidate.3": ["general questions fell from 0.67 to 0.40 (tolerance 0.10)"]}
+    assert gate({**_state(0.5, good, weak, harmful), "retrained": out["retrained"]}, _runtime())["retrain"] == []
+    assert gate(_state(0.5, good, weak, harmful), _runtime(answer_ce=0.0))["retrain"] == []  # the KL alone already
     # Earlier experiences now answered worse (routing changed): the night is refused, whatever it adds.
     out = gate(_state(0.25, good), _runtime())
     assert not out["passed"] and out["reasons"] == ["retention fell from 0.50 to 0.25 (tolerance 0.15)"]
