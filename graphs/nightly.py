@@ -286,6 +286,7 @@ def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
         bench.scratch = ctx.cache / f"night-{bench.run_id}"
         shutil.rmtree(bench.scratch, ignore_errors=True)
     summaries = list(state.get("training", {}).get("adapters", []))
+    spent = state.get("training", {}).get("seconds", 0.0)  # every training of the night, a replaced one's too
     for k, (group, target, attempt) in enumerate(zip(bench.groups, bench.targets, bench.attempts), start=1):
         name = f"candidate.{k}"
         if again and name not in again:
@@ -303,13 +304,14 @@ def train_node(state: NightState, runtime: Runtime[NightContext]) -> dict:
         result.model.save_pretrained(str(folder))
         bench.model = result.model.unload()  # the LoRA layers out, the base weights as they were
         adapter = Adapter(name=name, version="candidate", user=ctx.user, experiences=group, path=str(folder))
+        summary = result.summary()
+        spent += summary.get("seconds", 0.0)
         if again:
-            bench.candidates[k - 1], summaries[k - 1] = adapter, result.summary()
+            bench.candidates[k - 1], summaries[k - 1] = adapter, summary
         else:
             bench.candidates.append(adapter)
-            summaries.append(result.summary())
-    training = {"adapters": summaries, "seconds": round(sum(x.get("seconds", 0.0) for x in summaries), 2)}
-    return {"training": training}
+            summaries.append(summary)
+    return {"training": {"adapters": summaries, "seconds": round(spent, 2)}}
 
 
 def evaluate(state: NightState, runtime: Runtime[NightContext]) -> dict:

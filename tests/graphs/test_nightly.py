@@ -264,6 +264,7 @@ def test_an_adapter_that_hurt_the_model_is_trained_again_with_the_kl_alone(open_
     assert first.startswith("chat perplexity rose") and list(report.retrained) == ["candidate.1"]
     [config] = [a["config"] for a in report.training["adapters"]]
     assert (config["answer_ce"], config["seed"]) == (0.0, 0)  # trained again once, with the KL alone
+    assert report.training["seconds"] > report.training["adapters"][0]["seconds"]  # both trainings counted
     [second] = report.reasons  # the night's verdict is the second training's
     assert second.startswith("candidate.1 (experiences 1): chat perplexity rose") and first not in second
     assert not report.promoted and bot.model(report.version).manifest["retrained"] == report.retrained
