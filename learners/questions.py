@@ -168,6 +168,10 @@ def object_span(clause: str) -> tuple[int, int, str] | None:
     return start, words[-1][1], clause[words[first][0]:words[-1][1]]
 
 
+def _asked(text: str) -> str:
+    return text[0].upper() + text[1:] + "?"
+
+
 # Words that can follow a sentence's subject: copulas, auxiliaries, adverbs and common irregular
 # past tenses; a regular verb ends in "-s" or "-ed" ("flows", "turns", "started").
 _AFTER_SUBJECT = set("""is are was were has have had will would can could must should just still also always never
@@ -207,7 +211,7 @@ def subject_question(piece: str) -> ClozeQuestion | None:
     question = f"{phrase} {piece[end:].strip()}"
     if question.count(" ") < 3:
         return None
-    return ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\""), piece, asks_subject=True)
+    return ClozeQuestion(_asked(question), span.strip("'\""), piece, asks_subject=True)
 
 
 def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
@@ -230,10 +234,10 @@ def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
             phrase, start, end = wh_phrase(piece, start, end, span)
             question = f"{piece[:start]}{phrase}{piece[end:]}".strip()
             if question.count(" ") >= 3:
-                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span.strip("'\""), piece))
+                questions.append(ClozeQuestion(_asked(question), span.strip("'\""), piece))
         if (found := object_span(piece)) and not any(s < found[1] and found[0] < e for s, e, _ in spans):
             start, end, span = found
             question = f"{piece[:start]}what{piece[end:]}".strip()
             if question.count(" ") >= 2:
-                questions.append(ClozeQuestion(question[0].upper() + question[1:] + "?", span, piece))
+                questions.append(ClozeQuestion(_asked(question), span, piece))
     return questions
