@@ -23,7 +23,7 @@ experience's own words; the model's own sampled questions still add other wordin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MONTHS = ("January February March April May June July August September October November December "
           "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec").split()
@@ -212,6 +212,72 @@ def subject_question(piece: str) -> ClozeQuestion | None:
     if question.count(" ") < 3:
         return None
     return ClozeQuestion(_asked(question), span.strip("'\""), piece, asks_subject=True)
+
+
+# The user in the third person, as the assistant's own notes speak of them: a clause names them,
+# and once they are its subject later mentions are pronouns ("the user drinks their coffee"; a
+# clause is asked about on its own, so each one names the user again). A verb after "I" agrees.
+_NAMED = {"i": "the user", "me": "the user", "my": "the user's", "mine": "the user's", "myself": "the user",
+          "i'm": "the user is", "i've": "the user has", "i'd": "the user would", "i'll": "the user will"}
+_LATER = {"i": "they", "me": "them", "my": "their", "mine": "theirs", "myself": "themselves",
+          "i'm": "they're", "i've": "they've", "i'd": "they'd", "i'll": "they'll"}
+_AGREES = {"am": "is", "have": "has", "do": "does", "don't": "doesn't", "go": "goes"}
+_UNCHANGED = _AFTER_SUBJECT | set("can can't cannot may might shall was went saw did said came thought".split())
+_ADVERBS = set("always usually never often also still just really sometimes rarely only mostly normally".split())
+
+
+def _agree(verb: str) -> str:
+    """A verb after "the user": "prefer" -> "prefers", "watch" -> "watches", "carry" -> "carries"."""
+    lower = verb.lower()
+    if lower in _AGREES:
+        return _AGREES[lower]
+    if lower in _UNCHANGED or not lower.isalpha() or lower.endswith("ed"):
+        return verb
+    if lower.endswith(("s", "sh", "ch", "x", "o")):
+        return verb + "es"
+    if lower.endswith("y") and lower[-2:-1] not in set("aeiou"):
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def third_person(sentence: str) -> str:
+    """'I drink my coffee with oat milk, and my son Elric is allergic to kiwi.' -> 'The user drinks
+    their coffee with oat milk, and the user's son Elric is allergic to kiwi.' Unchanged when the
+    user is not in it."""
+    out: list[str] = []
+    pos = 0
+    for match in re.finditer(f"{_CLAUSE_BREAK.pattern}|$", sentence):
+        clause = sentence[pos : match.start()]
+        words = re.split(r"(\s+)", clause)  # words and the spaces between them
+        named = False
+        for i, word in enumerate(words):
+            key = word.lower().rstrip(".,;:!?")
+            if key not in _NAMED:
+                continue
+            said = (_LATER if named else _NAMED)[key]
+            if not named and key == "i":  # the verb after "the user" (past any adverbs) agrees
+                k = i + 2
+                while k < len(words) and words[k].lower() in _ADVERBS:
+                    k += 2
+                if k < len(words):
+                    words[k] = _agree(words[k])
+            named = named or key.startswith("i")  # a subject: "they" may follow; after "my", not
+            words[i] = said + word[len(key):]
+        text = "".join(words)
+        out.append(text[0].upper() + text[1:] if pos == 0 and text else text)
+        out.append(match.group(0))
+        pos = match.end()
+    return "".join(out)
+
+
+def about_the_user(question: ClozeQuestion) -> ClozeQuestion | None:
+    """The question asked of the user in the third person ("I'm allergic to what?" -> "The user is
+    allergic to what?"), the way the assistant and anyone it serves speak of them; None when the
+    user is not in it."""
+    told = third_person(question.question)
+    if told == question.question:
+        return None
+    return replace(question, question=told, clause=third_person(question.clause))
 
 
 def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:

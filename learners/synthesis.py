@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.llm.protocol import Backend, GenerationOptions
 from learners.metrics import normalize_answer
-from learners.questions import ClozeQuestion, clauses, cloze_questions
+from learners.questions import ClozeQuestion, about_the_user, clauses, cloze_questions, third_person
 from learners.questions import subject as experience_subject
 
 # -- config ------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ class SynthesisConfig(BaseModel):
     top_p: float = Field(0.95, gt=0, le=1)
     question_tokens: int = Field(48, ge=1, description="generation budget for a batch of questions")
     answer_tokens: int = Field(40, ge=1, description="generation budget for an answer (the first sentence is kept)")
-    max_pairs: int = Field(12, ge=1, description="kept pairs per experience, at most")
+    max_pairs: int = Field(16, ge=1, description="kept pairs per experience, at most")
     min_support: float = Field(0.6, ge=0, le=1, description="share of the answer's content words found in the "
                                                           "experience or question")
     max_overlap: float = Field(0.8, ge=0, le=1, description="word Jaccard above which two questions are duplicates")
@@ -132,8 +132,9 @@ def content_words(text: str) -> set[str]:
 
 def grounded(experience: str, answer: str) -> bool:
     """Whether the answer says only what the experience says: every content word of it is there
-    in either voice (a rule answer or a recitation always; a model's answer when it adds nothing)."""
-    return content_words(answer) <= content_words(experience) | content_words(second_person(experience))
+    in some voice (a rule answer or a recitation always; a model's answer when it adds nothing)."""
+    voices = (experience, second_person(experience), third_person(experience))
+    return content_words(answer) <= set().union(*map(content_words, voices))
 
 
 def parse_questions(text: str, max_words: int = 25) -> list[str]:
@@ -214,6 +215,12 @@ def _jaccard(a: str, b: str) -> float:
     return len(x & y) / max(1, len(x | y))
 
 
+def _told(pair: QAPair) -> bool:
+    """Whether the question speaks of the user in the third person: "my brother" and "the user's
+    brother" are different wordings, each kept, however few words tell them apart."""
+    return bool(re.search(r"\bthe user\b", pair.question, re.I))
+
+
 def recite(sentences: list[str], covered: set[int]) -> list[QAPair]:
     """A recitation pair for each sentence no kept pair covers, in the assistant's voice."""
     pairs = []
@@ -251,7 +258,8 @@ def synthesize(
     about = experience_subject(experience)
     for index, sentence in enumerate(sentences):
         if config.rule_questions:
-            candidates += [(index, c) for c in cloze_questions(sentence, about)]
+            for question in cloze_questions(sentence, about):
+                candidates += [(index, q) for q in (question, about_the_user(question)) if q]
         if not config.samples:
             continue
         prompts = [[{"role": "user", "content": QUESTION_PROMPT.format(sentence=part)}]
@@ -293,7 +301,7 @@ def synthesize(
                                  asks_subject=candidate.asks_subject))
     kept: list[QAPair] = []
     for pair in sorted(passed, key=lambda p: -p.support):
-        if any(_jaccard(pair.question, k.question) > config.max_overlap for k in kept):
+        if any(_jaccard(pair.question, k.question) > config.max_overlap and _told(pair) == _told(k) for k in kept):
             report.rejected["duplicate"] += 1
         elif len(kept) >= config.max_pairs:
             report.rejected["over max_pairs"] += 1

@@ -1,7 +1,7 @@
 import pytest
 
-from learners.questions import (answer_spans, clauses, cloze_questions, object_span, resolve_pronoun, subject,
-                                subject_question)
+from learners.questions import (about_the_user, answer_spans, clauses, cloze_questions, object_span, resolve_pronoun,
+                                subject, subject_question, third_person)
 
 
 def test_answer_spans_are_names_numbers_times_dates_and_quotes():
@@ -106,3 +106,30 @@ def test_a_noun_after_a_name_or_number_is_not_a_phrase_of_its_own():
     assert object_span("My reading goal this year is 37 books") is None
     clause = "The export moved after the incident"
     assert object_span(clause) == (clause.index("the incident"), len(clause), "incident")  # "after what?"
+
+
+@pytest.mark.parametrize(
+    "sentence, told",
+    [
+        ("I drink my coffee with oat milk, and my son Elric is allergic to kiwi.",
+         "The user drinks their coffee with oat milk, and the user's son Elric is allergic to kiwi."),
+        ("My neighbour Hamish lent me his cargo bike.", "The user's neighbour Hamish lent the user his cargo bike."),
+        ("When I run I usually listen to podcasts; I'm never without them.",
+         "When the user runs they usually listen to podcasts; the user is never without them."),
+        ("I watch films, but I don't smoke, and I went home.",
+         "The user watches films, but the user doesn't smoke, and the user went home."),
+        ("I carry a bag and I have a dog.", "The user carries a bag and they have a dog."),
+        ("The river flows to the sea.", "The river flows to the sea."),
+    ],
+)
+def test_the_user_in_the_third_person_with_the_verb_agreeing(sentence, told):
+    assert third_person(sentence) == told
+
+
+def test_a_question_about_the_user_is_asked_again_in_the_third_person():
+    asked = {q.question: q for q in cloze_questions("I'm allergic to sesame, and on flights I always want an aisle seat.")}
+    told = about_the_user(asked["I'm allergic to what?"])
+    assert (told.question, told.span, told.clause) == ("The user is allergic to what?", "sesame", "The user is allergic to sesame")
+    twin = about_the_user(asked["On flights I always want what?"])
+    assert (twin.question, twin.clause) == ("On flights the user always wants what?", "On flights the user always wants an aisle seat")
+    assert about_the_user(cloze_questions("The river Sallow Ness flows 214 kilometres to the sea.")[0]) is None

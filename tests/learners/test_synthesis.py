@@ -64,6 +64,7 @@ def test_text_helpers():
     assert grounded(EXPERIENCE, "Your brother Teodor works in Port Halvik.")
     assert not grounded(EXPERIENCE, "Teodor moved to Oslo last year.")
     assert grounded("I'm allergic to sesame.", "You're allergic to sesame.")
+    assert grounded("I'm allergic to sesame.", "The user is allergic to sesame.")
 
 
 class ScriptedBackend:
@@ -148,6 +149,7 @@ def test_near_duplicate_questions_and_the_cap():
 def test_a_rule_written_question_missing_its_span_is_dropped_or_answered_by_rule():
     generator = ScriptedBackend(lambda c: pytest.fail("no sampling was asked for"))
     answers = {"My brother Teodor works as a ferry mechanic in which place?": "Teodor works in Port Halvik.",
+               "The user's brother Teodor works as a ferry mechanic in which place?": "In Port Halvik.",
                "Teodor's greyhound is called what?": "Teodor works in Port Halvik.",  # true, but not the span
                "Who works as a ferry mechanic in Port Halvik?": "Your brother Teodor does."}
     answerer = ScriptedBackend(lambda c: answers[c[-1]["content"]])
@@ -156,9 +158,10 @@ def test_a_rule_written_question_missing_its_span_is_dropped_or_answered_by_rule
     assert [(p.question, p.span, p.recited) for p in pairs] == [
         ("Who works as a ferry mechanic in Port Halvik?", "Teodor", False),
         ("My brother Teodor works as a ferry mechanic in which place?", "Port Halvik", False),
+        ("The user's brother Teodor works as a ferry mechanic in which place?", "Port Halvik", False),
         ("What did I tell you about Pimento?", "", True),  # its question was answered wrongly
     ]
-    assert report.cloze == 3 and report.kept_cloze == 2 and report.generated == 0
+    assert report.cloze == 4 and report.kept_cloze == 3 and report.generated == 0
     assert report.rejected == {"answer misses the asked span": 1}
     # By default the missed question is answered by rule: its clause, the span in place.
     ruled, report = synthesize(generator, answerer, EXPERIENCE, system_prompt="Sys.", teacher_system=str,
@@ -166,18 +169,22 @@ def test_a_rule_written_question_missing_its_span_is_dropped_or_answered_by_rule
     assert [(p.question, p.answer, p.recited) for p in ruled] == [
         ("Who works as a ferry mechanic in Port Halvik?", "Your brother Teodor does.", False),
         ("My brother Teodor works as a ferry mechanic in which place?", "Teodor works in Port Halvik.", False),
+        ("The user's brother Teodor works as a ferry mechanic in which place?", "In Port Halvik.", False),
         ("Teodor's greyhound is called what?", "Teodor's greyhound is called Pimento.", False),
     ]
-    assert report.kept_cloze == 3 and report.rule_answered == 1 and not report.rejected
-    # A preference, answered in the assistant's voice when the model cannot say what it is about.
+    assert report.kept_cloze == 4 and report.rule_answered == 1 and not report.rejected
+    # A preference, answered in the assistant's voice when the model cannot say what it is about,
+    # and asked again of the user in the third person, answered in that person.
     allergy, _ = synthesize(generator, ScriptedBackend(lambda c: "I do not know."), "I'm allergic to sesame.",
                             system_prompt="Sys.", teacher_system=str, config=SynthesisConfig(samples=0))
-    assert ("I'm allergic to what?", "You're allergic to sesame.") in [(p.question, p.answer) for p in allergy]
+    assert {(p.question, p.answer) for p in allergy} == {
+        ("I'm allergic to what?", "You're allergic to sesame."),
+        ("The user is allergic to what?", "The user is allergic to sesame.")}
     # The span is the probe's gold answer when the pair is set aside, and no other question for
     # that span stays in training; the question asked the other way round is never a probe.
     shorter = QAPair("Teodor works as a ferry mechanic in which place?", "In Port Halvik.", 0, 0.9, span="Port Halvik")
     probes, rest = set_aside_probes(EXPERIENCE, pairs + [shorter], 1)
-    assert probes == [("My brother Teodor works as a ferry mechanic in which place?", ["Port Halvik"])]
+    assert probes == [("My brother Teodor works as a ferry mechanic in which place?", ["Port Halvik"])]  # its twin too
     assert [p.question for p in rest] == ["Who works as a ferry mechanic in Port Halvik?", "What did I tell you about Pimento?"]
     alone = [p for p in pairs if p.asks_subject]
     probes, rest = set_aside_probes(EXPERIENCE, alone, 1)  # no other pair: the probe is made from the experience
