@@ -13,7 +13,10 @@ facts set). So reverie writes questions itself, the way a cloze test does:
      kilometres"), and a sentence that opens with a pronoun gets the experience's topic back
      ("His greyhound is called Pimento." -> "Teodor's greyhound is called what?"); the subject
      itself is asked for with a wh-word in its place ("The Halvenmoor Observatory was built in
-     1911" -> "Which observatory was built in 1911?"), the way round a reader also asks;
+     1911" -> "Which observatory was built in 1911?"), the way round a reader also asks; a piece
+     that does not name the topic gets it in front ("For Marrowfield, the vendor chosen is
+     who?"), and a question about the user is asked again in the third person ("I'm allergic to
+     what?" -> "The user is allergic to what?");
   3. the caller keeps a question only if the model, seeing the experience, answers it with the
      span (``learners.synthesis``): the span doubles as the self-check's gold answer.
 In-place ("echo") questions are stilted but unambiguous, and they name what is asked in the
@@ -124,6 +127,21 @@ def resolve_pronoun(sentence: str, topic: str) -> str:
     if suffix is None or not topic or not rest:
         return sentence
     return f"{topic}{suffix} {rest}"
+
+
+def anchor(piece: str, topic: str) -> str:
+    """A sentence or clause that does not name the experience's topic gets it in front: "The 2023
+    race was won by Fenna Lowgate" -> "For Copperwind Festival, the 2023 race was won by Fenna
+    Lowgate". Asked alone, "The 2023 race was won by whom?" ties the answer to nothing, and a
+    later question names the topic ("Who won the Copperwind kite race in 2023?")."""
+    words = piece.split()
+    named = {w.lower().strip(".,;:!?'\"").removesuffix("'s") for w in words}
+    if not topic or not words or set(topic.lower().split()) & named or words[0] in _AFTER_SUBJECT:
+        return piece  # it names the topic, or it is a fragment ("has a broken brake")
+    first = words[0]
+    if first.lower() in _NOT_NAMES and not first.startswith("I"):
+        first = first.lower()
+    return f"For {topic}, {' '.join([first, *words[1:]])}"
 
 
 _CLAUSE_BREAK = re.compile(r",\s+(?:and|but|so|which)\s+|\s+because\s+|;\s+")
@@ -283,7 +301,8 @@ def about_the_user(question: ClozeQuestion) -> ClozeQuestion | None:
 def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
     """In-place wh-questions about each answer span of ``sentence``: one over the whole sentence
     and, when the sentence has several clauses, a shorter one over the span's own clause (short
-    questions are what people ask). ``topic`` resolves a leading pronoun."""
+    questions are what people ask). ``topic`` resolves a leading pronoun, and a piece that does
+    not name it is asked about with the topic in front."""
     body = sentence.strip().rstrip(".!?").rstrip()
     pieces = [body] + (parts if len(parts := clauses(body)) > 1 else [])
     questions: list[ClozeQuestion] = []
@@ -292,7 +311,7 @@ def cloze_questions(sentence: str, topic: str = "") -> list[ClozeQuestion]:
         # A resolved pronoun is a guess ("she rides along" is the dog, not Teodor): never the answer.
         if resolved == piece and (found := subject_question(piece)):
             questions.append(found)
-        piece = resolved
+        piece = anchor(resolved, topic)
         spans = answer_spans(piece)
         for start, end, span in spans:
             if len(piece[:start].split()) < SUBJECT_WORDS:

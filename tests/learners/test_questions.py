@@ -1,6 +1,6 @@
 import pytest
 
-from learners.questions import (about_the_user, answer_spans, clauses, cloze_questions, object_span, resolve_pronoun,
+from learners.questions import (about_the_user, anchor, answer_spans, clauses, cloze_questions, object_span, resolve_pronoun,
                                 subject, subject_question, third_person)
 
 
@@ -73,6 +73,18 @@ def test_the_subject_is_not_asked_for_in_place_and_pronouns_get_the_topic_back()
     assert subject("My brother Teodor works in Port Halvik. His dog is Pimento.") == "Teodor"
     assert subject("Project Kestrel's database is called kst-pg-07.") == "Project Kestrel"
     assert subject("I drink my coffee black.") == ""
+
+
+def test_a_piece_that_does_not_name_the_topic_is_asked_with_it_in_front():
+    asked = [q.question for q in cloze_questions("The 2023 race was won by Fenna Lowgate.", "Copperwind Festival")]
+    assert "For Copperwind Festival, the 2023 race was won by whom?" in asked
+    sentence = "The Marrowfield migration has a budget of 62,000 euros, and the vendor chosen is Calloway Stack."
+    assert "For Marrowfield, the vendor chosen is who?" in [q.question for q in cloze_questions(sentence, "Marrowfield")]
+    assert anchor("The river Sallow Ness flows to the sea", "Sallow Ness") == "The river Sallow Ness flows to the sea"
+    assert anchor("Quorvex's package manager is Shedkeeper", "Quorvex") == "Quorvex's package manager is Shedkeeper"
+    assert anchor("I'm giving the toast", "Marguerite") == "For Marguerite, I'm giving the toast"
+    assert anchor("has a broken left brake", "Hamish") == "has a broken left brake"  # a fragment, not a clause
+    assert anchor("The current primary is Joaquim", "") == "The current primary is Joaquim"
 
 
 def test_a_long_sentence_is_also_asked_about_clause_by_clause():
