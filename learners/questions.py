@@ -139,7 +139,7 @@ def anchor(piece: str, topic: str) -> str:
     if not topic or not words or set(topic.lower().split()) & named or words[0] in _AFTER_SUBJECT:
         return piece  # it names the topic, or it is a fragment ("has a broken brake")
     first = words[0]
-    if first.lower() in _NOT_NAMES and not first.startswith("I"):
+    if first.lower() in _NOT_NAMES - {"i", "i'm", "i've", "i'd"}:  # "The 2023 race", but "I'm giving"
         first = first.lower()
     return f"For {topic}, {' '.join([first, *words[1:]])}"
 

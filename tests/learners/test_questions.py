@@ -83,6 +83,7 @@ def test_a_piece_that_does_not_name_the_topic_is_asked_with_it_in_front():
     assert anchor("The river Sallow Ness flows to the sea", "Sallow Ness") == "The river Sallow Ness flows to the sea"
     assert anchor("Quorvex's package manager is Shedkeeper", "Quorvex") == "Quorvex's package manager is Shedkeeper"
     assert anchor("I'm giving the toast", "Marguerite") == "For Marguerite, I'm giving the toast"
+    assert anchor("In hotels I want a room", "Marguerite") == "For Marguerite, in hotels I want a room"
     assert anchor("has a broken left brake", "Hamish") == "has a broken left brake"  # a fragment, not a clause
     assert anchor("The current primary is Joaquim", "") == "The current primary is Joaquim"
 
