@@ -1,7 +1,7 @@
 import pytest
 
-from learners.questions import (about_the_user, anchor, answer_spans, clauses, cloze_questions, object_span, resolve_pronoun,
-                                subject, subject_question, third_person)
+from learners.questions import (about_the_user, anchor, answer_spans, clauses, cloze_questions, object_span,
+                                resolve_pronoun, subject, subject_question, third_person)
 
 
 def test_answer_spans_are_names_numbers_times_dates_and_quotes():
@@ -79,7 +79,8 @@ def test_a_piece_that_does_not_name_the_topic_is_asked_with_it_in_front():
     asked = [q.question for q in cloze_questions("The 2023 race was won by Fenna Lowgate.", "Copperwind Festival")]
     assert "For Copperwind Festival, the 2023 race was won by whom?" in asked
     sentence = "The Marrowfield migration has a budget of 62,000 euros, and the vendor chosen is Calloway Stack."
-    assert "For Marrowfield, the vendor chosen is who?" in [q.question for q in cloze_questions(sentence, "Marrowfield")]
+    asked = [q.question for q in cloze_questions(sentence, "Marrowfield")]
+    assert "For Marrowfield, the vendor chosen is who?" in asked
     assert anchor("The river Sallow Ness flows to the sea", "Sallow Ness") == "The river Sallow Ness flows to the sea"
     assert anchor("Quorvex's package manager is Shedkeeper", "Quorvex") == "Quorvex's package manager is Shedkeeper"
     assert anchor("I'm giving the toast", "Marguerite") == "For Marguerite, I'm giving the toast"
@@ -140,9 +141,12 @@ def test_the_user_in_the_third_person_with_the_verb_agreeing(sentence, told):
 
 
 def test_a_question_about_the_user_is_asked_again_in_the_third_person():
-    asked = {q.question: q for q in cloze_questions("I'm allergic to sesame, and on flights I always want an aisle seat.")}
+    sentence = "I'm allergic to sesame, and on flights I always want an aisle seat."
+    asked = {q.question: q for q in cloze_questions(sentence)}
     told = about_the_user(asked["I'm allergic to what?"])
-    assert (told.question, told.span, told.clause) == ("The user is allergic to what?", "sesame", "The user is allergic to sesame")
+    assert (told.question, told.span, told.clause) == (
+        "The user is allergic to what?", "sesame", "The user is allergic to sesame")
     twin = about_the_user(asked["On flights I always want what?"])
-    assert (twin.question, twin.clause) == ("On flights the user always wants what?", "On flights the user always wants an aisle seat")
+    assert (twin.question, twin.clause) == (
+        "On flights the user always wants what?", "On flights the user always wants an aisle seat")
     assert about_the_user(cloze_questions("The river Sallow Ness flows 214 kilometres to the sea.")[0]) is None

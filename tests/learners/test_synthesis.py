@@ -184,7 +184,8 @@ def test_a_rule_written_question_missing_its_span_is_dropped_or_answered_by_rule
     # that span stays in training; the question asked the other way round is never a probe.
     shorter = QAPair("Teodor works as a ferry mechanic in which place?", "In Port Halvik.", 0, 0.9, span="Port Halvik")
     probes, rest = set_aside_probes(EXPERIENCE, pairs + [shorter], 1)
-    assert probes == [("My brother Teodor works as a ferry mechanic in which place?", ["Port Halvik"])]  # its twin too
+    # The probe's third-person twin asks for the same span: it leaves training with it.
+    assert probes == [("My brother Teodor works as a ferry mechanic in which place?", ["Port Halvik"])]
     assert [p.question for p in rest] == ["Who works as a ferry mechanic in Port Halvik?", "What did I tell you about Pimento?"]
     alone = [p for p in pairs if p.asks_subject]
     probes, rest = set_aside_probes(EXPERIENCE, alone, 1)  # no other pair: the probe is made from the experience
